@@ -1,0 +1,38 @@
+//! `nullgate`: every role of nullgate behind one binary.
+//!
+//! The binary stays thin: it parses arguments, reads and writes files, draws progress bars,
+//! and hands everything else to the library crates (see `docs/architecture.md`).
+
+mod bench_zk;
+
+use clap::{Parser, Subcommand};
+
+/// Private, anonymous, prepaid API calls for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "nullgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The roles and tools of nullgate.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure the figures of TARGETS.md.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// What `nullgate bench` measures.
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Circuits and Groth16: constraint counts, proving, verification, key sizes, memory.
+    Zk(bench_zk::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench(BenchCommand::Zk(args)) => bench_zk::run(args),
+    }
+}
