@@ -41,13 +41,6 @@ pub fn fr_from_u128(value: u128) -> Fr {
     Fr::from(value)
 }
 
-/// Returns the little-endian bits of a field element's canonical integer, `n` of them.
-pub(crate) fn low_bits_le(value: &Fr, n: usize) -> Vec<bool> {
-    let mut bits = value.into_bigint().to_bits_le();
-    bits.truncate(n);
-    bits
-}
-
 /// Whether a field element's canonical integer is below `2^bits`.
 pub fn fits_in_bits(value: &Fr, bits: usize) -> bool {
     value.into_bigint().num_bits() as usize <= bits
