@@ -1,0 +1,151 @@
+//! `nullgate-solgen`: writes nullgate's generated Solidity, never copied by hand.
+//!
+//! - `poseidon [--contracts DIR]` writes `DIR/src/generated/Poseidon.sol` (the on-chain
+//!   Poseidon, PROTOCOL §1) and `DIR/test/generated/PoseidonVectors.sol` (reference outputs of
+//!   `light-poseidon` for the Foundry tests). `DIR` defaults to the repository's `contracts/`.
+//! - `verifier --vk FILE --name NAME --out FILE.sol` renders a Groth16 verifier from an
+//!   arkworks verifying key (compressed serialisation, no header) with `taceo-groth16-sol`.
+//!
+//! CI (`.ci/steps/20-contracts.sh`) reruns the generator and fails if the committed files
+//! differ.
+
+mod poseidon;
+mod verifier;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// How many pseudo-random cases per width the vectors file holds (case 0 is all `p − 1`).
+const VECTOR_CASES: usize = 8;
+
+const USAGE: &str = "usage:
+  nullgate-solgen poseidon [--contracts DIR]
+  nullgate-solgen verifier --vk FILE --name CONTRACT --out FILE.sol";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("nullgate-solgen: {message}\n{USAGE}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let (command, rest) = args.split_first().ok_or("no subcommand")?;
+    let options = Options::parse(rest)?;
+    match command.as_str() {
+        "poseidon" => {
+            options.only(&["--contracts"])?;
+            let contracts = options
+                .get("--contracts")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
+                });
+            write(
+                &contracts.join("src/generated/Poseidon.sol"),
+                &poseidon::render_library(),
+            )?;
+            write(
+                &contracts.join("test/generated/PoseidonVectors.sol"),
+                &poseidon::render_vectors(VECTOR_CASES),
+            )
+        }
+        "verifier" => {
+            options.only(&["--vk", "--name", "--out"])?;
+            let vk_path = options.require("--vk")?;
+            let vk = std::fs::read(vk_path).map_err(|e| format!("reading {vk_path}: {e}"))?;
+            let source = verifier::render(&vk, options.require("--name")?)?;
+            write(&PathBuf::from(options.require("--out")?), &source)
+        }
+        other => Err(format!("unknown subcommand {other:?}")),
+    }
+}
+
+fn write(path: &std::path::Path, contents: &str) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, contents).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// `--name value` pairs, each name at most once.
+struct Options(Vec<(String, String)>);
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut iter = args.iter();
+        while let Some(name) = iter.next() {
+            if !name.starts_with("--") {
+                return Err(format!("unexpected argument {name:?}"));
+            }
+            let value = iter.next().ok_or(format!("{name} needs a value"))?;
+            if pairs.iter().any(|(n, _)| n == name) {
+                return Err(format!("{name} given twice"));
+            }
+            pairs.push((name.clone(), value.clone()));
+        }
+        Ok(Self(pairs))
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<(), String> {
+        match self.0.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+            Some((n, _)) => Err(format!("unknown option {n}")),
+            None => Ok(()),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn require(&self, name: &str) -> Result<&str, String> {
+        self.get(name).ok_or(format!("missing {name}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed generated files are what the generator writes today.
+    #[test]
+    fn committed_poseidon_files_are_current() {
+        let contracts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
+        let cases = [
+            ("src/generated/Poseidon.sol", poseidon::render_library()),
+            (
+                "test/generated/PoseidonVectors.sol",
+                poseidon::render_vectors(VECTOR_CASES),
+            ),
+        ];
+        for (path, fresh) in cases {
+            let committed = std::fs::read_to_string(contracts.join(path)).unwrap_or_default();
+            assert!(
+                committed == fresh,
+                "contracts/{path} is stale: run `cargo run -p nullgate-solgen -- poseidon`"
+            );
+        }
+    }
+
+    #[test]
+    fn options_reject_unknown_repeated_and_dangling() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(Options::parse(&s(&["--vk", "a", "--vk", "b"])).is_err());
+        assert!(Options::parse(&s(&["--vk"])).is_err());
+        assert!(Options::parse(&s(&["vk"])).is_err());
+        let o = Options::parse(&s(&["--vk", "a"])).unwrap();
+        assert!(o.only(&["--out"]).is_err());
+        assert_eq!(o.require("--vk").unwrap(), "a");
+        assert!(run(&s(&["nope"])).is_err());
+    }
+}
