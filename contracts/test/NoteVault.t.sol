@@ -10,7 +10,8 @@ import {
     TestOnlyExitVerifier,
     GasMeasuringExitVerifier,
     RevertingTreasury,
-    ReentrantRecipient
+    ReentrantRecipient,
+    ReentrantTreasury
 } from "./Support.sol";
 
 /// Shared fixtures: a native-ETH vault on chain 31337 with dev keys, verified by the
@@ -135,6 +136,10 @@ abstract contract VaultTestBase {
 
     function assertEq(bytes32 a, bytes32 b, string memory what) internal pure {
         if (a != b) revert(string.concat(what, ": values differ"));
+    }
+
+    function bound(uint256 x, uint256 lo, uint256 hi) internal pure returns (uint256) {
+        return lo + x % (hi - lo + 1);
     }
 
     function assertTrue(bool ok, string memory what) internal pure {
@@ -422,6 +427,22 @@ contract DepositTest is VaultTestBase {
         depositNote(5, 100);
     }
 
+    function testFuzz_NoteIdsFollowTheDepositCount(uint32 start) public {
+        start = uint32(bound(start, 0, (1 << 24) - 2));
+        bytes32 slot = bytes32(uint256(4));
+        uint256 packed = uint256(vm.load(address(vault), slot));
+        vm.store(address(vault), slot, bytes32((packed & ~uint256(type(uint32).max)) | start));
+        uint256 a = depositNote(1, 100);
+        uint256 b = depositNote(2, 200);
+        assertEq(vault.noteOf(a).noteId, start, "first id");
+        assertEq(vault.noteOf(b).noteId, uint256(start) + 1, "second id");
+        assertEq(vault.depositCount(), uint256(start) + 2, "count");
+        uint32 e = vault.noteOf(a).expiry;
+        bytes32 d = keccak256(bytes.concat(bytes32(0), bytes4(start), bytes32(a), bytes8(uint64(100)), bytes4(e)));
+        d = keccak256(bytes.concat(d, bytes4(start + 1), bytes32(b), bytes8(uint64(200)), bytes4(e)));
+        assertEq(vault.depositsDigest(), d, "digest");
+    }
+
     function testFuzz_DepositAnyAmountAndCommitment(uint256 c, uint64 amount) public {
         c = c % P;
         vm.assume(c != 0 && amount >= MIN_DEPOSIT);
@@ -628,6 +649,38 @@ contract ExitTest is VaultTestBase {
         );
         assertEq(address(attacker).balance, 200 * UNIT, "paid once");
         assertEq(address(vault).balance, 800 * UNIT, "rest stays");
+    }
+
+    function test_LockStopsReentryIntoAnotherNoteDuringAClose() public {
+        ReentrantRecipient attacker = new ReentrantRecipient();
+        uint256 ready = depositNote(1, 500);
+        initiate(ready, 100, address(attacker));
+        vm.warp(START + W);
+        uint256 closing = depositNote(2, 500);
+        attacker.arm(vault, ready); // a finalize that would succeed on its own
+        acceptExit(closing, 1, 300, address(attacker), 7, 8);
+        bytes memory sig = clearance(CLEARANCE_KEY, 7);
+        vault.closeWithClearance(closing, 1, 300, address(attacker), 7, 8, proof, sig);
+        assertEq(
+            keccak256(attacker.reentryError()), keccak256(abi.encodeWithSelector(NoteVault.Reentrancy.selector)), "lock"
+        );
+        assertTrue(status(ready) == NoteVault.Status.Exiting, "not finalized inside the close");
+        vault.finalizeExit(ready); // and fine on its own afterwards
+        assertEq(address(attacker).balance, 400 * UNIT, "300 + 100");
+    }
+
+    function test_ReentrantTreasuryWithdrawsOnce() public {
+        ReentrantTreasury greedy = new ReentrantTreasury();
+        vm.prank(OPERATOR);
+        vault.setTreasury(address(greedy));
+        depositNote(1, 500);
+        depositNote(2, 500);
+        vault.slash(1);
+        greedy.withdraw(vault);
+        assertEq(address(greedy).balance, 500 * UNIT, "once");
+        assertEq(
+            keccak256(greedy.reentryError()), keccak256(abi.encodeWithSelector(NoteVault.Reentrancy.selector)), "lock"
+        );
     }
 
     function testFuzz_ExitPayoutSplit(uint64 amount, uint64 payout) public {
@@ -1009,6 +1062,27 @@ contract TokenVaultTest is VaultTestBase {
             abi.encodeWithSelector(NoteVault.TokenAmountShort.selector, 100 * UNIT * 999 / 1000, 100 * UNIT)
         );
         vault.deposit(commitmentOf(1), 100);
+    }
+
+    function test_TokenWithoutReturnValueWorks() public {
+        token.setReturnMode(1);
+        uint256 c = tokenDeposit(1, 500);
+        initiate(c, 500, RECIPIENT);
+        vm.warp(START + W);
+        vault.finalizeExit(c);
+        assertEq(token.balanceOf(RECIPIENT), 500 * UNIT, "paid");
+    }
+
+    function test_RevertWhen_TokenReturnsFalse() public {
+        uint256 c = tokenDeposit(1, 500);
+        initiate(c, 500, RECIPIENT);
+        token.setReturnMode(2);
+        vm.prank(USER);
+        vm.expectRevert(NoteVault.TokenCallFailed.selector);
+        vault.deposit(commitmentOf(2), 100);
+        vm.warp(START + W);
+        vm.expectRevert(NoteVault.TokenCallFailed.selector);
+        vault.finalizeExit(c);
     }
 
     function test_RevertWhen_TransferFromFails() public {

@@ -35,8 +35,15 @@ contract TestToken {
     event Transfer(address indexed from, address indexed to, uint256 value);
     event Approval(address indexed owner, address indexed spender, uint256 value);
 
+    /// 0: returns true; 1: returns no data (USDT style); 2: returns false without moving funds.
+    uint256 public returnMode;
+
     function setFeeBps(uint256 bps) external {
         feeBps = bps;
+    }
+
+    function setReturnMode(uint256 mode) external {
+        returnMode = mode;
     }
 
     function mint(address to, uint256 value) external {
@@ -52,16 +59,28 @@ contract TestToken {
     }
 
     function transfer(address to, uint256 value) external returns (bool) {
+        if (returnMode == 2) return false;
         _move(msg.sender, to, value);
+        _returnNothingIfAsked();
         return true;
     }
 
     function transferFrom(address from, address to, uint256 value) external returns (bool) {
         uint256 allowed = allowance[from][msg.sender];
         require(allowed >= value, "allowance");
+        if (returnMode == 2) return false;
         if (allowed != type(uint256).max) allowance[from][msg.sender] = allowed - value;
         _move(from, to, value);
+        _returnNothingIfAsked();
         return true;
+    }
+
+    function _returnNothingIfAsked() internal view {
+        if (returnMode == 1) {
+            assembly {
+                return(0, 0)
+            }
+        }
     }
 
     function _move(address from, address to, uint256 value) internal {
@@ -111,6 +130,24 @@ contract RevertingTreasury {
 
     function withdraw(NoteVault vault) external {
         vault.withdrawTreasury();
+    }
+}
+
+/// A treasury that tries to withdraw twice while being paid.
+contract ReentrantTreasury {
+    NoteVault public vault;
+    bytes public reentryError;
+
+    function withdraw(NoteVault v) external {
+        vault = v;
+        v.withdrawTreasury();
+    }
+
+    receive() external payable {
+        try vault.withdrawTreasury() {}
+        catch (bytes memory err) {
+            reentryError = err;
+        }
     }
 }
 
