@@ -13,8 +13,9 @@ library BabyJubJub {
 
     /// @notice True when `(x, y)` has coordinates `< p`, is on the curve, is not the identity
     /// `(0, 1)` and lies in the prime-order subgroup (`l·(x, y)` is the identity).
-    /// @dev The subgroup check is a full 251-bit scalar multiplication (about 0.2 M gas): key
-    /// registration is rare, and a point outside the subgroup must never be accepted.
+    /// @dev The subgroup check is a full 252-bit scalar multiplication (`registerKey` costs
+    /// about 0.6 M gas in all): key registration is rare, and a point outside the subgroup
+    /// must never be accepted.
     function isValidSubgroupPoint(uint256 x, uint256 y) internal pure returns (bool) {
         if (x >= P || y >= P) return false;
         if (x == 0 && y == 1) return false;
