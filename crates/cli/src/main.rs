@@ -4,6 +4,7 @@
 //! and hands everything else to the library crates (see `docs/architecture.md`).
 
 mod bench_zk;
+mod setup;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ enum Command {
     /// Measure the figures of TARGETS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Write the proving and verifying keys of every circuit (DEV keys from a public seed).
+    Setup(setup::Args),
 }
 
 /// What `nullgate bench` measures.
@@ -34,5 +37,6 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(BenchCommand::Zk(args)) => bench_zk::run(args),
+        Command::Setup(args) => setup::run(args),
     }
 }

@@ -10,8 +10,8 @@
 
 use ark_bn254::{Bn254, G1Affine, G1Projective, G2Affine};
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM, pairing::Pairing};
-use ark_ff::{One, PrimeField, UniformRand};
-use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
+use ark_ff::{BigInteger, One, PrimeField, UniformRand, Zero};
+use ark_groth16::{Groth16, PreparedVerifyingKey, ProvingKey, VerifyingKey};
 use ark_relations::{
     gr1cs::{
         ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, R1CS_PREDICATE_LABEL,
@@ -21,9 +21,13 @@ use ark_relations::{
 };
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use rand::{CryptoRng, RngCore, SeedableRng};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::{Error, Fr};
+
+/// A Groth16 proof over BN254.
+pub type Proof = ark_groth16::Proof<Bn254>;
 
 /// A proof's compressed size on the wire.
 pub const PROOF_LEN: usize = 128;
@@ -90,6 +94,16 @@ impl ConstraintMatrices {
         self.num_constraints
     }
 
+    /// The number of non-zero entries of the three matrices.
+    pub fn num_non_zeros(&self) -> usize {
+        self.matrices.iter().flatten().map(Vec::len).sum()
+    }
+
+    /// The number of public inputs plus one (the constant).
+    pub fn num_instance_variables(&self) -> usize {
+        self.num_instance_variables
+    }
+
     /// SHA-256 over the matrices: identifies the circuit's shape.
     pub fn circuit_hash(&self) -> [u8; 32] {
         let mut hasher = Sha256::new();
@@ -132,6 +146,55 @@ pub struct VerifierKey {
     kind: CircuitKind,
     prepared: PreparedVerifyingKey<Bn254>,
     beta_g2: <Bn254 as Pairing>::G2Prepared,
+    inputs: std::sync::Arc<InputTables>,
+}
+
+/// Fixed-base tables for the verifying key's input points `IC_1 … IC_n`: `x·IC_j` becomes
+/// 32 table additions instead of a 254-bit scalar multiplication.
+struct InputTables {
+    /// `tables[j][w][d] = d·2^(8w)·IC_(j+1)`.
+    tables: Vec<Vec<Vec<G1Affine>>>,
+}
+
+const INPUT_WINDOW_BITS: usize = 8;
+const INPUT_WINDOWS: usize = 256usize.div_ceil(INPUT_WINDOW_BITS);
+
+impl InputTables {
+    fn new(points: &[G1Affine]) -> Self {
+        let tables = points
+            .par_iter()
+            .map(|point| {
+                let mut base = point.into_group();
+                (0..INPUT_WINDOWS)
+                    .map(|_| {
+                        let mut row = Vec::with_capacity(1 << INPUT_WINDOW_BITS);
+                        let mut acc = G1Projective::zero();
+                        for _ in 0..1 << INPUT_WINDOW_BITS {
+                            row.push(acc);
+                            acc += base;
+                        }
+                        base = acc;
+                        G1Projective::normalize_batch(&row)
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { tables }
+    }
+
+    /// `Σ_j scalars[j]·IC_(j+1)`.
+    fn combine(&self, scalars: &[Fr]) -> G1Projective {
+        let mut acc = G1Projective::zero();
+        for (table, scalar) in self.tables.iter().zip(scalars) {
+            let bytes = scalar.into_bigint().to_bytes_le();
+            for (window, digit) in table.iter().zip(bytes) {
+                if digit != 0 {
+                    acc += window[digit as usize];
+                }
+            }
+        }
+        acc
+    }
 }
 
 impl ProverKey {
@@ -180,7 +243,7 @@ impl ProverKey {
         &self,
         circuit: C,
         rng: &mut (impl RngCore + CryptoRng),
-    ) -> Result<Proof<Bn254>, Error> {
+    ) -> Result<Proof, Error> {
         let cs = ConstraintSystem::<Fr>::new_ref();
         cs.set_optimization_goal(OptimizationGoal::Constraints);
         cs.set_mode(SynthesisMode::Prove {
@@ -214,7 +277,7 @@ impl ProverKey {
         &self,
         circuit: C,
         rng: &mut (impl RngCore + CryptoRng),
-    ) -> Result<Proof<Bn254>, Error> {
+    ) -> Result<Proof, Error> {
         Groth16::<Bn254>::create_random_proof_with_reduction(circuit, &self.key, rng)
             .map_err(synthesis)
     }
@@ -259,11 +322,18 @@ impl ProverKey {
 impl VerifierKey {
     fn new(kind: CircuitKind, vk: VerifyingKey<Bn254>) -> Self {
         let beta_g2 = vk.beta_g2.into();
+        let inputs = std::sync::Arc::new(InputTables::new(&vk.gamma_abc_g1[1..]));
         Self {
             kind,
             prepared: ark_groth16::prepare_verifying_key(&vk),
             beta_g2,
+            inputs,
         }
+    }
+
+    /// `IC(x) = IC_0 + Σ x_j·IC_j`, the public inputs folded into one point.
+    fn fold_inputs(&self, public_inputs: &[Fr]) -> G1Projective {
+        self.prepared.vk.gamma_abc_g1[0] + self.inputs.combine(public_inputs)
     }
 
     /// The circuit this key verifies.
@@ -276,17 +346,23 @@ impl VerifierKey {
         &self.prepared.vk
     }
 
+    /// A fresh proof of the same statement, indistinguishable from a new one.
+    pub fn rerandomize(&self, proof: &Proof, rng: &mut (impl RngCore + CryptoRng)) -> Proof {
+        Groth16::<Bn254>::rerandomize_proof(&self.prepared.vk, proof, rng)
+    }
+
     /// The key hash of PROTOCOL §11 (SHA-256 of the compressed serialisation).
     pub fn key_hash(&self) -> [u8; 32] {
         key_hash(&self.prepared.vk)
     }
 
     /// Verifies one proof against its public inputs.
-    pub fn verify(&self, public_inputs: &[Fr], proof: &Proof<Bn254>) -> Result<(), Error> {
+    pub fn verify(&self, public_inputs: &[Fr], proof: &Proof) -> Result<(), Error> {
         if public_inputs.len() + 1 != self.prepared.vk.gamma_abc_g1.len() {
             return Err(Error::BadProof);
         }
-        match Groth16::<Bn254>::verify_proof(&self.prepared, proof, public_inputs) {
+        let folded = self.fold_inputs(public_inputs);
+        match Groth16::<Bn254>::verify_proof_with_prepared_inputs(&self.prepared, proof, &folded) {
             Ok(true) => Ok(()),
             _ => Err(Error::BadProof),
         }
@@ -296,7 +372,7 @@ impl VerifierKey {
     /// 128-bit coefficients). On failure, bisects and returns the indices of the bad proofs.
     pub fn verify_batch(
         &self,
-        batch: &[(&[Fr], &Proof<Bn254>)],
+        batch: &[(&[Fr], &Proof)],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<(), Vec<usize>> {
         if self.batch_holds(batch, rng) {
@@ -317,11 +393,7 @@ impl VerifierKey {
     }
 
     /// `Π e(r_i·A_i, B_i) · e(−Σr_i·IC_i, γ) · e(−Σr_i·C_i, δ) · e(−(Σr_i)·α, β) == 1`.
-    fn batch_holds(
-        &self,
-        batch: &[(&[Fr], &Proof<Bn254>)],
-        rng: &mut (impl RngCore + CryptoRng),
-    ) -> bool {
+    fn batch_holds(&self, batch: &[(&[Fr], &Proof)], rng: &mut (impl RngCore + CryptoRng)) -> bool {
         let vk = &self.prepared.vk;
         if batch.is_empty() {
             return true;
@@ -337,7 +409,7 @@ impl VerifierKey {
             .collect();
         let total: Fr = coefficients.iter().sum();
         // Σ r_i·IC(x_i) = (Σ r_i)·ic_0 + Σ_j (Σ_i r_i·x_ij)·ic_j.
-        let mut input_scalars = vec![total];
+        let mut input_scalars = Vec::with_capacity(vk.gamma_abc_g1.len() - 1);
         for j in 0..vk.gamma_abc_g1.len() - 1 {
             input_scalars.push(
                 batch
@@ -347,23 +419,22 @@ impl VerifierKey {
                     .sum(),
             );
         }
-        let inputs_sum = G1Projective::msm(&vk.gamma_abc_g1, &input_scalars).expect("same length");
+        let inputs_sum = vk.gamma_abc_g1[0] * total + self.inputs.combine(&input_scalars);
         let c_points: Vec<G1Affine> = batch.iter().map(|(_, proof)| proof.c).collect();
         let c_sum = G1Projective::msm(&c_points, &coefficients).expect("same length");
         let alpha_sum = vk.alpha_g1 * total;
-        let mut g1: Vec<G1Affine> = batch
-            .iter()
+        // The per-proof work (r_i·A_i and preparing B_i) is independent: spread it over cores.
+        let scaled: Vec<G1Projective> = batch
+            .par_iter()
             .zip(&coefficients)
             .map(|((_, proof), r)| proof.a * r)
-            .collect::<Vec<G1Projective>>()
-            .iter()
-            .map(|p| p.into_affine())
             .collect();
+        let mut g1 = G1Projective::normalize_batch(&scaled);
         g1.push(inputs_sum.into_affine());
         g1.push(c_sum.into_affine());
         g1.push((-alpha_sum).into_affine());
         let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> =
-            batch.iter().map(|(_, proof)| proof.b.into()).collect();
+            batch.par_iter().map(|(_, proof)| proof.b.into()).collect();
         g2.push(self.prepared.gamma_g2_neg_pc.clone());
         g2.push(self.prepared.delta_g2_neg_pc.clone());
         g2.push(self.beta_g2.clone());
@@ -398,7 +469,7 @@ pub fn key_hash<T: CanonicalSerialize>(key: &T) -> [u8; 32] {
 }
 
 /// Encodes a proof compressed (128 bytes).
-pub fn proof_to_bytes(proof: &Proof<Bn254>) -> [u8; PROOF_LEN] {
+pub fn proof_to_bytes(proof: &Proof) -> [u8; PROOF_LEN] {
     let mut out = Vec::with_capacity(PROOF_LEN);
     proof
         .serialize_compressed(&mut out)
@@ -407,7 +478,7 @@ pub fn proof_to_bytes(proof: &Proof<Bn254>) -> [u8; PROOF_LEN] {
 }
 
 /// Decodes a compressed proof with curve and subgroup checks.
-pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof<Bn254>, Error> {
+pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof, Error> {
     if bytes.len() != PROOF_LEN {
         return Err(Error::Length {
             what: "proof",
@@ -415,7 +486,7 @@ pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof<Bn254>, Error> {
             got: bytes.len(),
         });
     }
-    let proof = Proof::<Bn254>::deserialize_compressed(bytes).map_err(|e| encoding("proof", e))?;
+    let proof = Proof::deserialize_compressed(bytes).map_err(|e| encoding("proof", e))?;
     if proof.a.is_zero() || proof.b.is_zero() || proof.c.is_zero() {
         return Err(Error::Encoding {
             what: "proof",
@@ -427,7 +498,7 @@ pub fn proof_from_bytes(bytes: &[u8]) -> Result<Proof<Bn254>, Error> {
 
 /// The proof's points as they enter an EVM verifier: `A.x, A.y, B.x1, B.x0, B.y1, B.y0,
 /// C.x, C.y`, each a 32-byte big-endian word (256 bytes, PROTOCOL §1 "uncompressed").
-pub fn proof_to_evm_words(proof: &Proof<Bn254>) -> [[u8; 32]; 8] {
+pub fn proof_to_evm_words(proof: &Proof) -> [[u8; 32]; 8] {
     fn word<F: PrimeField>(f: F) -> [u8; 32] {
         use ark_ff::BigInteger;
         let mut out = [0u8; 32];
@@ -462,18 +533,48 @@ fn file_bytes(role: &str, kind: CircuitKind, circuit_hash: &[u8; 32], body: &[u8
     out
 }
 
-fn parse_file<'a>(
-    bytes: &'a [u8],
-    role: &str,
-    circuit_hash: &[u8; 32],
-    pinned_hash: Option<&[u8; 32]>,
-) -> Result<(CircuitKind, &'a [u8]), Error> {
+/// The circuit a key file is for, read from its header.
+pub fn key_file_kind(bytes: &[u8]) -> Result<CircuitKind, Error> {
+    let (header, _) = split_header(bytes)?;
+    header
+        .split(' ')
+        .nth(3)
+        .and_then(CircuitKind::from_name)
+        .ok_or_else(|| Error::Key("unknown circuit name in header".into()))
+}
+
+/// The hash of the proving key inside a key file (after checking it matches the body).
+pub fn key_file_hash(bytes: &[u8]) -> Result<[u8; 32], Error> {
+    let (_, rest) = split_header(bytes)?;
+    if rest.len() < 64 {
+        return Err(Error::Key("truncated key file".into()));
+    }
+    let body_hash: [u8; 32] = Sha256::digest(&rest[64..]).into();
+    if rest[32..64] != body_hash {
+        return Err(Error::Key(
+            "key hash does not match the key: file corrupted".into(),
+        ));
+    }
+    Ok(body_hash)
+}
+
+fn split_header(bytes: &[u8]) -> Result<(&str, &[u8]), Error> {
     let newline = bytes
         .iter()
         .position(|b| *b == b'\n')
         .ok_or_else(|| Error::Key("no header line: not a nullgate key file".into()))?;
     let header = std::str::from_utf8(&bytes[..newline])
         .map_err(|_| Error::Key("header is not text: not a nullgate key file".into()))?;
+    Ok((header, &bytes[newline + 1..]))
+}
+
+fn parse_file<'a>(
+    bytes: &'a [u8],
+    role: &str,
+    circuit_hash: &[u8; 32],
+    pinned_hash: Option<&[u8; 32]>,
+) -> Result<(CircuitKind, &'a [u8]), Error> {
+    let (header, rest) = split_header(bytes)?;
     let mut words = header.split(' ');
     if words.next() != Some(FILE_MAGIC) {
         return Err(Error::Key("not a nullgate key file".into()));
@@ -490,7 +591,6 @@ fn parse_file<'a>(
         .next()
         .and_then(CircuitKind::from_name)
         .ok_or_else(|| Error::Key("unknown circuit name in header".into()))?;
-    let rest = &bytes[newline + 1..];
     if rest.len() < 64 {
         return Err(Error::Key("truncated key file".into()));
     }

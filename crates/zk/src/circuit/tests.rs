@@ -14,95 +14,13 @@ use crate::{
     Fr,
     curve::{self, AffinePoint, Scalar, scalar_to_fr},
     derive,
-    note::Note,
     schnorr::{PublicKey, SecretKey},
     state::{self, StateValue},
     tree::NoteTree,
 };
 
 type Rng = rand_chacha::ChaCha20Rng;
-
-/// A vault with a few notes and a gateway key.
-pub(crate) struct Fixture {
-    pub(crate) dom: Fr,
-    pub(crate) key: SecretKey,
-    pub(crate) public_key: PublicKey,
-    pub(crate) tree: NoteTree,
-    pub(crate) note: Note,
-    pub(crate) rng: Rng,
-}
-
-impl Fixture {
-    pub(crate) fn new(seed: u64) -> Self {
-        let mut rng = Rng::seed_from_u64(seed);
-        let dom = derive::dom(31337, &[7u8; 20]);
-        let key = SecretKey::random(&mut rng);
-        let public_key = key.public_key();
-        let mut tree = NoteTree::new();
-        let mut notes = Vec::new();
-        for note_id in 0..5u32 {
-            notes.push(Note {
-                secret: Fr::from(1000 + u64::from(note_id) * 7919),
-                note_id,
-                deposit: 10_000 + u64::from(note_id),
-                expiry: 500_000,
-            });
-        }
-        tree.extend(&notes.iter().map(Note::leaf).collect::<Vec<_>>())
-            .unwrap();
-        Self {
-            dom,
-            key,
-            public_key,
-            tree,
-            note: notes[3],
-            rng,
-        }
-    }
-
-    /// The genesis witness of the fixture's note.
-    pub(crate) fn genesis(&self) -> RequestWitness {
-        RequestWitness {
-            note: self.note,
-            path: self.tree.path(self.note.note_id).unwrap(),
-            state: StateValue::new(self.note.deposit, 0, self.note.note_id).unwrap(),
-            blinding: Scalar::from(0u64),
-            signature: None,
-        }
-    }
-
-    /// A signed state `(B, m, r)` of the fixture's note, as the gateway would sign it.
-    pub(crate) fn signed(&mut self, balance: u64, index: u32) -> RequestWitness {
-        let state = StateValue::new(balance, index, self.note.note_id).unwrap();
-        let blinding = Scalar::from(0x5eedu64) * Scalar::from(u64::from(index) + 3);
-        let commitment = state::commit(&state, &blinding);
-        let signature = self
-            .key
-            .sign(&derive::state_hash(&self.dom, &commitment), &mut self.rng);
-        RequestWitness {
-            note: self.note,
-            path: self.tree.path(self.note.note_id).unwrap(),
-            state,
-            blinding,
-            signature: Some(signature),
-        }
-    }
-
-    pub(crate) fn request(&self, witness: &RequestWitness, class_cost: u64) -> RequestCircuit {
-        let epk = derive::request_signing_key(&witness.note.secret, witness.state.index());
-        RequestCircuit::new(
-            self.dom,
-            self.tree.root(),
-            &self.public_key,
-            class_cost,
-            450_000,
-            derive::share_x(&epk.verifying_key()),
-            witness,
-        )
-        .unwrap()
-        .0
-    }
-}
+use crate::sample::SampleVault as Fixture;
 
 fn satisfied(circuit: RequestCircuit) -> bool {
     is_satisfied(circuit).unwrap()
@@ -401,28 +319,13 @@ fn pinned_constraint_counts() {
 pub(crate) const REQUEST_CONSTRAINTS: usize = 13_915;
 pub(crate) const EXIT_CONSTRAINTS: usize = 6_471;
 
-pub(crate) fn exit_circuit(
+fn exit_circuit(
     fixture: &mut Fixture,
     index: u32,
     count: u32,
     payout: u64,
 ) -> (ExitCircuit, super::exit::ExitPublic) {
-    let witness = fixture.signed(7_000, index);
-    ExitCircuit::new(
-        fixture.dom,
-        &fixture.public_key,
-        5_000,
-        payout,
-        [0xab; 20],
-        &ExitWitness {
-            note: witness.note,
-            state: witness.state,
-            blinding: witness.blinding,
-            signature: witness.signature,
-            request_count: count,
-        },
-    )
-    .unwrap()
+    fixture.exit(index, count, payout)
 }
 
 #[test]
@@ -685,9 +588,7 @@ mod proving {
 
     #[test]
     fn rln_reference_proves() {
-        use crate::circuit::rln_reference::RlnReferenceCircuit;
-        let siblings = core::array::from_fn(|i| Fr::from(i as u64 * 3 + 1));
-        let circuit = RlnReferenceCircuit::sample(Fr::from(99u64), 12345, siblings, Fr::from(5u64));
+        let circuit = crate::sample::rln_reference();
         assert!(is_satisfied(circuit.clone()).unwrap());
         let key =
             ProverKey::dev_setup(CircuitKind::RlnReference, circuit.clone(), [3; 32]).unwrap();
