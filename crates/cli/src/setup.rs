@@ -70,6 +70,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             &args.out.join(&verifying),
             &verifier.to_file_bytes(&key.matrices().circuit_hash()),
         )?;
+        // The same verifying key without a header, for the Solidity verifier generator.
+        write(
+            &args.out.join(format!("{}.vk.ark", kind.name())),
+            &verifier.to_bytes(),
+        )?;
         records.push(KeyRecord {
             circuit: kind.name(),
             dev: true,

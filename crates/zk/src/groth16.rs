@@ -444,12 +444,18 @@ impl VerifierKey {
 
     /// The key file of the verifying key.
     pub fn to_file_bytes(&self, circuit_hash: &[u8; 32]) -> Vec<u8> {
+        file_bytes("verifying", self.kind, circuit_hash, &self.to_bytes())
+    }
+
+    /// The verifying key's arkworks compressed serialisation, no header: the bytes the key
+    /// hash covers and the Solidity verifier generator reads.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut body = Vec::new();
         self.prepared
             .vk
             .serialize_compressed(&mut body)
             .expect("serialising to memory cannot fail");
-        file_bytes("verifying", self.kind, circuit_hash, &body)
+        body
     }
 
     /// Reads a verifying key from its compressed serialisation (always checked).
