@@ -4,7 +4,8 @@
 //!   Poseidon, PROTOCOL §1) and `DIR/test/generated/PoseidonVectors.sol` (reference outputs of
 //!   `light-poseidon` for the Foundry tests). `DIR` defaults to the repository's `contracts/`.
 //! - `verifier --vk FILE --name NAME --out FILE.sol` renders a Groth16 verifier from an
-//!   arkworks verifying key (compressed serialisation, no header) with `taceo-groth16-sol`.
+//!   arkworks verifying key (compressed serialisation, bare or in a `nullgate-zk` key file)
+//!   with `taceo-groth16-sol`, and prints the key's pinned hash.
 //!
 //! CI (`.ci/steps/20-contracts.sh`) reruns the generator and fails if the committed files
 //! differ.
@@ -57,9 +58,15 @@ fn run(args: &[String]) -> Result<(), String> {
         "verifier" => {
             options.only(&["--vk", "--name", "--out"])?;
             let vk_path = options.require("--vk")?;
-            let vk = std::fs::read(vk_path).map_err(|e| format!("reading {vk_path}: {e}"))?;
-            let source = verifier::render(&vk, options.require("--name")?)?;
-            write(&PathBuf::from(options.require("--out")?), &source)
+            let file = std::fs::read(vk_path).map_err(|e| format!("reading {vk_path}: {e}"))?;
+            let body = verifier::key_body(&file)?;
+            let source = verifier::render(body, options.require("--name")?)?;
+            write(&PathBuf::from(options.require("--out")?), &source)?;
+            println!(
+                "verifying key hash (PROTOCOL §11, the vault's pinned hash): {}",
+                verifier::key_hash(body)
+            );
+            Ok(())
         }
         other => Err(format!("unknown subcommand {other:?}")),
     }
@@ -135,6 +142,33 @@ mod tests {
                 "contracts/{path} is stale: run `cargo run -p nullgate-solgen -- poseidon`"
             );
         }
+    }
+
+    #[test]
+    fn verifier_command_writes_the_contract_from_a_key_file() {
+        let dir = std::env::temp_dir().join(format!("solgen-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let vk = dir.join("exit.vk");
+        let out = dir.join("ExitVerifier.sol");
+        let body = verifier::tests::throwaway_vk_bytes();
+        std::fs::write(&vk, &body).unwrap();
+        let arg = |p: &std::path::Path| p.to_str().unwrap().to_string();
+        let args = [
+            "verifier".to_string(),
+            "--vk".to_string(),
+            arg(&vk),
+            "--name".to_string(),
+            "ExitVerifier".to_string(),
+            "--out".to_string(),
+            arg(&out),
+        ];
+        run(&args).unwrap();
+        let written = std::fs::read_to_string(&out).unwrap();
+        assert!(written.contains("contract ExitVerifier {"));
+        assert!(written.contains(&verifier::key_hash(&body)));
+        std::fs::write(&vk, b"not a key").unwrap();
+        assert!(run(&args).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
