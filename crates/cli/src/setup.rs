@@ -17,12 +17,9 @@ pub(crate) struct Args {
     /// Where to write the key files.
     #[arg(long, default_value = "keys")]
     out: PathBuf,
-    /// The DEV seed, 32 bytes in hex.
-    #[arg(
-        long,
-        default_value = "6e756c6c676174652f76312f6465762d7365656400000000000000000000000a"
-    )]
-    seed: String,
+    /// The DEV seed, 32 bytes in hex (default: `nullgate_zk::keys::DEV_SEED`).
+    #[arg(long)]
+    seed: Option<String>,
     /// Print nothing but errors.
     #[arg(long)]
     quiet: bool,
@@ -43,10 +40,13 @@ struct KeyRecord {
 
 /// Runs the setup.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    let seed: [u8; 32] = hex::decode(&args.seed)
-        .ok()
-        .and_then(|bytes| bytes.try_into().ok())
-        .context("--seed must be 32 bytes in hex (64 hex digits)")?;
+    let seed: [u8; 32] = match &args.seed {
+        None => keys::DEV_SEED,
+        Some(seed) => hex::decode(seed)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .context("--seed must be 32 bytes in hex (64 hex digits)")?,
+    };
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let bar = if args.quiet {

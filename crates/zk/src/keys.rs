@@ -13,6 +13,10 @@ use crate::{
     sample::{self, SampleVault},
 };
 
+/// The default DEV seed (`nullgate setup --dev` without `--seed`): public, so that anyone can
+/// reproduce the DEV keys and the verifier generated from them.
+pub const DEV_SEED: [u8; 32] = *b"nullgate/v1/dev-seed\0\0\0\0\0\0\0\0\0\0\0\n";
+
 /// The circuits a DEV setup produces keys for, in the order `nullgate setup` writes them.
 pub const CIRCUITS: [CircuitKind; 3] = [
     CircuitKind::Request,

@@ -40,19 +40,19 @@ pub fn parameters(width: usize) -> &'static PoseidonParameters<Fr> {
 /// If `inputs` is empty or longer than 12 (a programming error).
 pub fn poseidon(inputs: &[Fr]) -> Fr {
     let params = parameters(inputs.len() + 1);
-    let mut state = Vec::with_capacity(params.width);
-    state.push(Fr::from(0u64));
-    state.extend_from_slice(inputs);
-    permute(params, &mut state);
+    let mut buffer = [Fr::from(0u64); MAX_WIDTH];
+    let state = &mut buffer[..params.width];
+    state[1..].copy_from_slice(inputs);
+    permute(params, state);
     state[0]
 }
 
 /// The tagged hash `H(tag, inputs…)` of PROTOCOL §1: `poseidon([tag, inputs…])`.
 pub fn hash(tag: u64, inputs: &[Fr]) -> Fr {
-    let mut all = Vec::with_capacity(inputs.len() + 1);
-    all.push(Fr::from(tag));
-    all.extend_from_slice(inputs);
-    poseidon(&all)
+    let mut all = [Fr::from(0u64); MAX_WIDTH - 1];
+    all[0] = Fr::from(tag);
+    all[1..=inputs.len()].copy_from_slice(inputs);
+    poseidon(&all[..=inputs.len()])
 }
 
 /// The Poseidon permutation in place: `full/2` full rounds, the partial rounds, `full/2` full
@@ -61,7 +61,8 @@ fn permute(params: &PoseidonParameters<Fr>, state: &mut [Fr]) {
     let width = params.width;
     let half = params.full_rounds / 2;
     let rounds = params.full_rounds + params.partial_rounds;
-    let mut next = vec![Fr::from(0u64); width];
+    let mut buffer = [Fr::from(0u64); MAX_WIDTH];
+    let next = &mut buffer[..width];
     for round in 0..rounds {
         for (i, element) in state.iter_mut().enumerate() {
             *element += params.ark[round * width + i];
@@ -77,7 +78,7 @@ fn permute(params: &PoseidonParameters<Fr>, state: &mut [Fr]) {
                 .zip(&params.mds[i])
                 .fold(Fr::from(0u64), |acc, (s, m)| acc + *s * m);
         }
-        state.copy_from_slice(&next);
+        state.copy_from_slice(next);
     }
 }
 

@@ -8,6 +8,8 @@
 
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 use crate::{
     Error, Fr,
     constants::{T_NODE, TREE_DEPTH},
@@ -124,11 +126,16 @@ impl NoteTree {
             let parent_end = children.len().div_ceil(2);
             parents.truncate(parent_start);
             let empty = empty_roots()[height];
-            for parent in parent_start..parent_end {
-                let left = children[2 * parent];
-                let right = children.get(2 * parent + 1).copied().unwrap_or(empty);
-                parents.push(node(&left, &right));
-            }
+            // Nodes of one level are independent: hash them on every core.
+            let fresh: Vec<Fr> = (parent_start..parent_end)
+                .into_par_iter()
+                .map(|parent| {
+                    let left = children[2 * parent];
+                    let right = children.get(2 * parent + 1).copied().unwrap_or(empty);
+                    node(&left, &right)
+                })
+                .collect();
+            parents.extend(fresh);
             first_dirty = parent_start;
         }
         let root = self.levels[TREE_DEPTH]
