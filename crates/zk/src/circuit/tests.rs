@@ -310,10 +310,25 @@ fn pinned_constraint_counts() {
     let signed = fixture.signed(7_000, 12);
     let request = fixture.request(&signed, 100);
     let exit = exit_circuit(&mut fixture, 12, 13, 1_000).0;
-    // Any change to the circuits shows here; update deliberately.
+    // Any change to the circuits shows here; update deliberately (a new shape needs new
+    // keys, a new verifier contract and new pinned hashes on chain).
+    use crate::groth16::ConstraintMatrices;
+    let shape = |m: ConstraintMatrices| hex::encode(m.circuit_hash());
+    assert_eq!(
+        shape(ConstraintMatrices::of(request.clone()).unwrap()),
+        REQUEST_SHAPE
+    );
+    assert_eq!(
+        shape(ConstraintMatrices::of(exit.clone()).unwrap()),
+        EXIT_SHAPE
+    );
     assert_eq!(constraint_count(request).unwrap(), REQUEST_CONSTRAINTS);
     assert_eq!(constraint_count(exit).unwrap(), EXIT_CONSTRAINTS);
 }
+
+/// SHA-256 of the circuits' constraint matrices.
+const REQUEST_SHAPE: &str = "e8976119be2d9b2496ea22fa01b63db438ff11d7cde5618dbd17ca126e9dde86";
+const EXIT_SHAPE: &str = "3690620dfcfc1ed4668b65775ef384f36ab4a3314c41ba60e1ad18d27908c3e0";
 
 /// Pinned constraint counts.
 pub(crate) const REQUEST_CONSTRAINTS: usize = 13_915;
