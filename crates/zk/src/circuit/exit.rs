@@ -17,14 +17,14 @@ use super::state::{StateAssignment, open_state};
 use crate::{
     Error, Fr,
     constants::{T_ID, T_NULL, T_RLN},
-    curve::{AffinePoint, Scalar, scalar_to_fr},
+    curve::{AffinePoint, Scalar},
     derive,
     field::fr_from_address,
     gadget::{FrVar, bits::enforce_bits, ecc::PointVar, poseidon::hash},
     note::Note,
     rln,
     schnorr::{PublicKey, Signature},
-    state::{self as native_state, StateValue},
+    state::StateValue,
 };
 
 /// The public inputs of an exit proof, typed; [`ExitPublic::to_field_elements`] fixes the
@@ -130,34 +130,22 @@ impl ExitCircuit {
     ) -> Result<(Self, ExitPublic), Error> {
         let note = &witness.note;
         let state = &witness.state;
-        if state.note_id() != note.note_id || witness.request_count < state.index() {
+        if witness.request_count < state.index() {
             return Err(Error::Unsatisfied("exit (state or request count)"));
         }
         let owed = u128::from(witness.request_count - state.index()) * u128::from(max_class_cost);
         if u128::from(payout) + owed > u128::from(state.balance()) || payout > note.deposit {
             return Err(Error::Unsatisfied("exit (payout too large)"));
         }
-        let commitment = native_state::commit(state, &witness.blinding);
-        let identity = AffinePoint::new_unchecked(Fr::from(0u64), Fr::from(1u64));
-        let (is_genesis, signature) = match &witness.signature {
-            None => {
-                if state.index() != 0
-                    || state.balance() != note.deposit
-                    || witness.blinding != Scalar::from(0u64)
-                {
-                    return Err(Error::Unsatisfied("exit (not a genesis state)"));
-                }
-                (Fr::from(1u64), None)
-            }
-            Some(signature) => {
-                crate::schnorr::verify(
-                    public_key,
-                    &derive::state_hash(&dom, &commitment),
-                    signature,
-                )?;
-                (Fr::from(0u64), Some(signature))
-            }
-        };
+        let state_assignment = StateAssignment::new(
+            "exit (state)",
+            &dom,
+            public_key,
+            note,
+            state,
+            &witness.blinding,
+            witness.signature.as_ref(),
+        )?;
         let exit_x = derive::exit_x(&dom);
         let slope = rln::slope(&dom, &note.secret, witness.request_count);
         let share = rln::share(&note.secret, &slope, exit_x);
@@ -187,14 +175,7 @@ impl ExitCircuit {
             exit_x,
             exit_y: share.y,
             secret: note.secret,
-            state: StateAssignment {
-                balance: Fr::from(state.balance()),
-                index: Fr::from(state.index()),
-                blinding: scalar_to_fr(&witness.blinding),
-                is_genesis,
-                signature_r: signature.map_or(identity, |s| s.r.affine()),
-                signature_s: signature.map_or(Fr::from(0u64), |s| scalar_to_fr(&s.s)),
-            },
+            state: state_assignment,
             request_count: Fr::from(witness.request_count),
         };
         Ok((Self { assignment }, public))

@@ -131,32 +131,22 @@ impl RequestCircuit {
     ) -> Result<(Self, RequestPublic), Error> {
         let note = &witness.note;
         let state = &witness.state;
-        if state.note_id() != note.note_id {
-            return Err(Error::Unsatisfied("request (state of another note)"));
-        }
         if witness.path.root(&note.leaf(), note.note_id) != root {
             return Err(Error::Unsatisfied("request (leaf not under root)"));
         }
         if state.balance() < class_cost || note.expiry < hour {
             return Err(Error::Unsatisfied("request (balance or expiry)"));
         }
+        let state_assignment = StateAssignment::new(
+            "request (state)",
+            &dom,
+            public_key,
+            note,
+            state,
+            &witness.blinding,
+            witness.signature.as_ref(),
+        )?;
         let commitment = native_state::commit(state, &witness.blinding);
-        let (is_genesis, signature) = match &witness.signature {
-            None => {
-                if state.index() != 0
-                    || state.balance() != note.deposit
-                    || witness.blinding != Scalar::from(0u64)
-                {
-                    return Err(Error::Unsatisfied("request (not a genesis state)"));
-                }
-                (Fr::from(1u64), None)
-            }
-            Some(signature) => {
-                let message = derive::state_hash(&dom, &commitment);
-                crate::schnorr::verify(public_key, &message, signature)?;
-                (Fr::from(0u64), Some(signature))
-            }
-        };
         let epsilon = derive::rerandomiser(&note.secret, state.index());
         let published_state = native_state::rerandomise(&commitment, &epsilon);
         let slope = rln::slope(&dom, &note.secret, state.index());
@@ -172,7 +162,6 @@ impl RequestCircuit {
             share_y: share.y,
             published_state,
         };
-        let identity = AffinePoint::new_unchecked(Fr::from(0u64), Fr::from(1u64));
         let assignment = RequestAssignment {
             dom,
             root,
@@ -188,14 +177,7 @@ impl RequestCircuit {
             deposit: Fr::from(note.deposit),
             expiry: Fr::from(note.expiry),
             siblings: witness.path.siblings,
-            state: StateAssignment {
-                balance: Fr::from(state.balance()),
-                index: Fr::from(state.index()),
-                blinding: scalar_to_fr(&witness.blinding),
-                is_genesis,
-                signature_r: signature.map_or(identity, |s| s.r.affine()),
-                signature_s: signature.map_or(Fr::from(0u64), |s| scalar_to_fr(&s.s)),
-            },
+            state: state_assignment,
             epsilon: scalar_to_fr(&epsilon),
         };
         Ok((Self { assignment }, public))

@@ -4,9 +4,10 @@ use ark_r1cs_std::{alloc::AllocVar, boolean::Boolean, eq::EqGadget, fields::Fiel
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
 
 use crate::{
-    Fr,
+    Error, Fr,
     constants::{SCALAR_BITS, T_STATE, TREE_DEPTH},
-    curve::AffinePoint,
+    curve::{AffinePoint, Scalar, scalar_to_fr},
+    derive,
     gadget::{
         FrVar,
         bits::enforce_bits,
@@ -14,6 +15,9 @@ use crate::{
         poseidon::hash,
         schnorr::{self, SignatureVar},
     },
+    note::Note,
+    schnorr::{PublicKey, Signature},
+    state::{self as native_state, StateValue},
 };
 
 /// The raw values of a state opening: `(B, m, r)`, the genesis flag and the signature.
@@ -26,6 +30,54 @@ pub(crate) struct StateAssignment {
     pub(crate) is_genesis: Fr,
     pub(crate) signature_r: AffinePoint,
     pub(crate) signature_s: Fr,
+}
+
+impl StateAssignment {
+    /// Checks a state natively the way the circuit will (a genesis state is `(D, 0, 0)`; any
+    /// other carries a signature under `public_key` on `H(T_STATE, dom, A.x, A.y)`) and lays
+    /// it out for the circuit. `circuit` names the circuit in the error.
+    pub(crate) fn new(
+        circuit: &'static str,
+        dom: &Fr,
+        public_key: &PublicKey,
+        note: &Note,
+        state: &StateValue,
+        blinding: &Scalar,
+        signature: Option<&Signature>,
+    ) -> Result<Self, Error> {
+        if state.note_id() != note.note_id {
+            return Err(Error::Unsatisfied(circuit));
+        }
+        let is_genesis = match signature {
+            None => {
+                if state.index() != 0
+                    || state.balance() != note.deposit
+                    || *blinding != Scalar::from(0u64)
+                {
+                    return Err(Error::Unsatisfied(circuit));
+                }
+                Fr::from(1u64)
+            }
+            Some(signature) => {
+                let commitment = native_state::commit(state, blinding);
+                crate::schnorr::verify(
+                    public_key,
+                    &derive::state_hash(dom, &commitment),
+                    signature,
+                )?;
+                Fr::from(0u64)
+            }
+        };
+        let identity = AffinePoint::new_unchecked(Fr::from(0u64), Fr::from(1u64));
+        Ok(Self {
+            balance: Fr::from(state.balance()),
+            index: Fr::from(state.index()),
+            blinding: scalar_to_fr(blinding),
+            is_genesis,
+            signature_r: signature.map_or(identity, |s| s.r.affine()),
+            signature_s: signature.map_or(Fr::from(0u64), |s| scalar_to_fr(&s.s)),
+        })
+    }
 }
 
 /// The state opening as circuit variables.
