@@ -1,1 +1,30 @@
-//! nullgate-net
+//! # nullgate-net: getting a request to the provider without saying who sent it
+//!
+//! Every transport takes one HTTP request, encoded as Binary HTTP (RFC 9292), and returns the
+//! response with its trailer section (receipts travel there, PROTOCOL §6.6), behind one
+//! request-level trait, [`Transport`]. A per-call [`IsolationId`] tells the transport which
+//! calls may share network state (a circuit, a connection): none, by default.
+//!
+//! - [`ohttp`]: Oblivious HTTP (RFC 9458). The client seals each request to the gateway's
+//!   key; a relay forwards opaque messages and strips client metadata; the gateway side is an
+//!   `axum` router that decapsulates and hands the inner request to any service. The relay
+//!   learns who but not what; the gateway what but not who.
+//! - [`socks`]: SOCKS5 (`tokio-socks`) for Tor and Nym clients, with isolation through SOCKS
+//!   credentials (Tor's `IsolateSOCKSAuth`).
+//! - [`direct`]: plain HTTP, for tests only: it hides nothing.
+//!
+//! Deliberately not here yet: the Loopix-style mixnet on Sphinx packets, embedded Tor
+//! (`arti-client`) and TLS inside stream transports (issue 4 continues). This crate knows
+//! nothing about credits: it moves opaque requests.
+
+pub mod direct;
+mod error;
+mod message;
+pub mod ohttp;
+pub mod socks;
+mod stream;
+mod transport;
+
+pub use error::NetError;
+pub use message::{HttpRequest, HttpResponse};
+pub use transport::{IsolationId, Transport};

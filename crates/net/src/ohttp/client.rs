@@ -1,0 +1,132 @@
+//! The client side: seal a request to the gateway's key, post it through a relay.
+
+use bytes::Bytes;
+use http::{Method, header::CONTENT_TYPE};
+use ohttp::ClientRequest;
+use sha2::{Digest, Sha256};
+
+use super::{REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
+use crate::{HttpRequest, HttpResponse, IsolationId, NetError, Transport};
+
+/// Sends each request sealed to the gateway's pinned key, through an OHTTP relay.
+///
+/// Every call opens its own connection to the relay (no connection reuse), so calls are
+/// linkable by nothing but the client's address, which the relay sees by design and the
+/// gateway never does.
+pub struct OhttpTransport {
+    relay: reqwest::Url,
+    key_config: Vec<u8>,
+    max_response: usize,
+}
+
+impl OhttpTransport {
+    /// A transport through `relay` to the gateway whose `application/ohttp-keys` body is
+    /// `key_configs`; with `pinned_hash`, the body must hash to it (PROTOCOL §2
+    /// `ohttpKeysHash`, read from the chain).
+    pub fn new(
+        relay: reqwest::Url,
+        key_configs: &[u8],
+        pinned_hash: Option<&[u8; 32]>,
+    ) -> Result<Self, NetError> {
+        if let Some(pinned) = pinned_hash {
+            let hash: [u8; 32] = Sha256::digest(key_configs).into();
+            if &hash != pinned {
+                return Err(NetError::KeyConfigMismatch);
+            }
+        }
+        let configs = ohttp::KeyConfig::decode_list(key_configs)?;
+        let first = configs
+            .first()
+            .ok_or_else(|| NetError::Ohttp("the gateway serves no key configuration".into()))?;
+        Ok(Self {
+            relay,
+            key_config: first.encode()?,
+            max_response: 16 << 20,
+        })
+    }
+
+    /// Fetches the gateway's key configurations with `keys_request` through `transport`
+    /// (so that the fetch is as anonymous as the calls) and checks them against the pin.
+    pub async fn fetch_key_configs<T: Transport>(
+        transport: &T,
+        keys_request: HttpRequest,
+        pinned_hash: Option<&[u8; 32]>,
+    ) -> Result<Vec<u8>, NetError> {
+        let response = transport.send(keys_request, IsolationId::fresh()).await?;
+        if !response.status.is_success() {
+            return Err(NetError::Unexpected {
+                peer: "gateway",
+                detail: format!("key configuration request answered {}", response.status),
+            });
+        }
+        if let Some(pinned) = pinned_hash {
+            let hash: [u8; 32] = Sha256::digest(&response.body).into();
+            if &hash != pinned {
+                return Err(NetError::KeyConfigMismatch);
+            }
+        }
+        Ok(response.body.to_vec())
+    }
+}
+
+impl Transport for OhttpTransport {
+    async fn send(
+        &self,
+        request: HttpRequest,
+        _isolation: IsolationId,
+    ) -> Result<HttpResponse, NetError> {
+        let (sealed, opener) = ClientRequest::from_encoded_config(&self.key_config)?
+            .encapsulate(&request.to_bhttp()?)?;
+        // A client of its own: no pooled connection carries over from another call.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| io("relay", e))?;
+        let answer = client
+            .request(Method::POST, self.relay.clone())
+            .header(CONTENT_TYPE, REQUEST_MEDIA_TYPE)
+            .body(sealed)
+            .send()
+            .await
+            .map_err(|e| io("relay", e))?;
+        let status = answer.status();
+        let media = answer
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = read_limited(answer, self.max_response).await?;
+        if !status.is_success() || media != RESPONSE_MEDIA_TYPE {
+            return Err(NetError::Unexpected {
+                peer: "relay",
+                detail: format!(
+                    "status {status}, content type {media:?}: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                ),
+            });
+        }
+        HttpResponse::from_bhttp(&opener.decapsulate(&body)?)
+    }
+}
+
+async fn read_limited(mut answer: reqwest::Response, limit: usize) -> Result<Bytes, NetError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = answer.chunk().await.map_err(|e| io("relay", e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(NetError::TooLarge {
+                what: "encapsulated response",
+                limit,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.into())
+}
+
+fn io(peer: &'static str, error: reqwest::Error) -> NetError {
+    NetError::Io {
+        peer,
+        detail: error.to_string(),
+    }
+}

@@ -1,0 +1,245 @@
+//! OHTTP end to end on 127.0.0.1: client → relay → gateway → upstream, and every rejection.
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode};
+use nullgate_net::{
+    HttpRequest, IsolationId, NetError, Transport,
+    direct::DirectTransport,
+    ohttp::{
+        GATEWAY_PATH, GatewayConfig, KEYS_PATH, KeyRing, OhttpTransport, REQUEST_MEDIA_TYPE,
+        RelayConfig, gateway_router, relay_router,
+    },
+};
+
+struct Setup {
+    keys: Arc<RwLock<KeyRing>>,
+    gateway: std::net::SocketAddr,
+    relay: reqwest::Url,
+    seen: common::Seen,
+}
+
+const TARGET: &str = "provider.example:443";
+
+async fn setup() -> Setup {
+    let seen: common::Seen = Arc::new(Mutex::new(Vec::new()));
+    let keys = Arc::new(RwLock::new(
+        KeyRing::derive(
+            1,
+            b"test key one, 32 bytes of ikm!!!",
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    ));
+    let gateway = common::serve(gateway_router(
+        GatewayConfig {
+            keys: keys.clone(),
+            allowed_authorities: vec![TARGET.into()],
+            max_request: 1 << 20,
+            max_response: 1 << 20,
+        },
+        common::upstream(seen.clone()),
+    ))
+    .await;
+    let relay = common::serve(relay_router(RelayConfig {
+        gateway: format!("http://{gateway}{GATEWAY_PATH}").parse().unwrap(),
+        max_request: 1 << 20,
+    }))
+    .await;
+    Setup {
+        keys,
+        gateway,
+        relay: format!("http://{relay}/").parse().unwrap(),
+        seen,
+    }
+}
+
+async fn client(setup: &Setup) -> OhttpTransport {
+    let pinned = setup.keys.read().unwrap().served_hash().unwrap();
+    let keys_request = HttpRequest::new(Method::GET, "http", &setup.gateway.to_string(), KEYS_PATH);
+    let configs = OhttpTransport::fetch_key_configs(&DirectTransport, keys_request, Some(&pinned))
+        .await
+        .unwrap();
+    OhttpTransport::new(setup.relay.clone(), &configs, Some(&pinned)).unwrap()
+}
+
+fn echo(body: &'static [u8]) -> HttpRequest {
+    let mut request = HttpRequest::new(Method::POST, "https", TARGET, "/echo");
+    request
+        .headers
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    request.body = Bytes::from_static(body);
+    request
+}
+
+#[tokio::test]
+async fn round_trip_with_trailers_and_no_client_metadata() {
+    let setup = setup().await;
+    let transport = client(&setup).await;
+    let response = transport
+        .send(echo(b"{\"q\":1}"), IsolationId::fresh())
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(&response.body[..], b"{\"q\":1}");
+    assert_eq!(
+        response.trailers.get("nullgate-receipt").unwrap(),
+        "r3c31pt"
+    );
+    // The upstream saw exactly the client's headers plus Host: nothing the relay or the
+    // client's HTTP stack would add (addresses, user agents, forwarding headers).
+    let seen = setup.seen.lock().unwrap();
+    let names: Vec<&str> = seen[0].keys().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["content-type", "host"]);
+}
+
+#[tokio::test]
+async fn targets_outside_the_allowlist_are_refused_inside_the_seal() {
+    let setup = setup().await;
+    let transport = client(&setup).await;
+    let mut request = echo(b"x");
+    request.authority = "elsewhere.example:443".into();
+    let response = transport.send(request, IsolationId::fresh()).await.unwrap();
+    assert_eq!(response.status, StatusCode::FORBIDDEN);
+    assert!(setup.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_key_ids_and_pins_are_rejected() {
+    let setup = setup().await;
+    // A configuration the gateway never had.
+    let stranger = KeyRing::derive(
+        7,
+        b"another key entirely, 32 bytes!!",
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let transport =
+        OhttpTransport::new(setup.relay.clone(), &stranger.served_body().unwrap(), None).unwrap();
+    match transport.send(echo(b"x"), IsolationId::fresh()).await {
+        Err(NetError::Unexpected { detail, .. }) => {
+            assert!(
+                detail.contains("400") && detail.contains("ohttp-key"),
+                "{detail}"
+            )
+        }
+        other => panic!("expected a key error, got {other:?}"),
+    }
+    // A configuration that does not match the pinned hash is refused before use.
+    assert!(matches!(
+        OhttpTransport::new(
+            setup.relay.clone(),
+            &stranger.served_body().unwrap(),
+            Some(&[0; 32])
+        ),
+        Err(NetError::KeyConfigMismatch)
+    ));
+    let keys_request = HttpRequest::new(Method::GET, "http", &setup.gateway.to_string(), KEYS_PATH);
+    assert!(matches!(
+        OhttpTransport::fetch_key_configs(&DirectTransport, keys_request, Some(&[1; 32])).await,
+        Err(NetError::KeyConfigMismatch)
+    ));
+}
+
+#[tokio::test]
+async fn malformed_messages_are_rejected() {
+    let setup = setup().await;
+    let http = reqwest::Client::new();
+    // Garbage with the right media type: the gateway cannot open it.
+    let answer = http
+        .post(setup.relay.clone())
+        .header("content-type", REQUEST_MEDIA_TYPE)
+        .body(vec![1u8, 0, 32, 0, 1, 0, 1, 9, 9, 9])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    // The wrong media type, at the relay and at the gateway.
+    let answer = http
+        .post(setup.relay.clone())
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let answer = http
+        .post(format!("http://{}{GATEWAY_PATH}", setup.gateway))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // An oversized body is refused before it is read whole.
+    let answer = http
+        .post(setup.relay.clone())
+        .header("content-type", REQUEST_MEDIA_TYPE)
+        .body(vec![1u8; 2 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(setup.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn rotation_keeps_the_old_key_for_its_max_age_only() {
+    let setup = setup().await;
+    let old_client = client(&setup).await;
+    let next = KeyRing::derive(
+        2,
+        b"test key two, 32 bytes of ikm!!!",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    setup.keys.write().unwrap().rotate(next, Instant::now());
+    // A client still holding the old configuration is served within max-age.
+    assert!(
+        old_client
+            .send(echo(b"a"), IsolationId::fresh())
+            .await
+            .is_ok()
+    );
+    // New clients get the new key.
+    let new_client = client(&setup).await;
+    assert!(
+        new_client
+            .send(echo(b"b"), IsolationId::fresh())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn retired_keys_expire_after_their_max_age() {
+    // Rotate as if two minutes ago, with a max-age of 60 s: the old key is gone.
+    let expired = setup().await;
+    let old_client = client(&expired).await;
+    let next = KeyRing::derive(
+        2,
+        b"test key two, 32 bytes of ikm!!!",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let long_ago = Instant::now() - Duration::from_secs(120);
+    expired.keys.write().unwrap().rotate(next, long_ago);
+    assert!(
+        old_client
+            .send(echo(b"c"), IsolationId::fresh())
+            .await
+            .is_err()
+    );
+    assert!(
+        client(&expired)
+            .await
+            .send(echo(b"d"), IsolationId::fresh())
+            .await
+            .is_ok()
+    );
+}
