@@ -3,7 +3,10 @@
 
 use tokio::net::TcpStream;
 
-use crate::{HttpRequest, HttpResponse, IsolationId, NetError, Transport, stream::exchange};
+use crate::{
+    HttpRequest, HttpResponse, IsolationId, NetError, Transport,
+    stream::{check_scheme, exchange},
+};
 
 /// Connects straight to the target; one connection per call.
 #[derive(Clone, Copy, Debug, Default)]
@@ -15,6 +18,7 @@ impl Transport for DirectTransport {
         request: HttpRequest,
         _isolation: IsolationId,
     ) -> Result<HttpResponse, NetError> {
+        check_scheme(&request)?;
         let stream = TcpStream::connect(request.authority.as_str())
             .await
             .map_err(|e| NetError::Io {

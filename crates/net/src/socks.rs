@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 
 use tokio_socks::tcp::Socks5Stream;
 
-use crate::{HttpRequest, HttpResponse, IsolationId, NetError, Transport, stream::exchange};
+use crate::{
+    HttpRequest, HttpResponse, IsolationId, NetError, Transport,
+    stream::{check_scheme, exchange},
+};
 
 /// Sends each request through a SOCKS5 proxy (Tor's `SocksPort`, Nym's socks5 client).
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +35,7 @@ impl Transport for Socks5Transport {
         request: HttpRequest,
         isolation: IsolationId,
     ) -> Result<HttpResponse, NetError> {
+        check_scheme(&request)?;
         let (host, port) = split_authority(&request.authority)?;
         let (user, password) = Self::credentials(isolation);
         // The proxy resolves the name: no DNS lookup leaves this machine.

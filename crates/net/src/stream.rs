@@ -11,12 +11,8 @@ use crate::{HttpRequest, HttpResponse, NetError};
 /// Largest response body a stream transport reads, in bytes.
 pub(crate) const MAX_RESPONSE: usize = 16 << 20;
 
-/// Sends `request` over `stream` (HTTP/1.1, one request, the connection closed after) and
-/// reads the whole response, trailers included.
-pub(crate) async fn exchange<S>(stream: S, request: HttpRequest) -> Result<HttpResponse, NetError>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+/// Refuses a request a stream transport cannot carry safely, before any connection is made.
+pub(crate) fn check_scheme(request: &HttpRequest) -> Result<(), NetError> {
     if request.scheme != "http" {
         return Err(NetError::Unexpected {
             peer: "target",
@@ -27,6 +23,16 @@ where
             ),
         });
     }
+    Ok(())
+}
+
+/// Sends `request` over `stream` (HTTP/1.1, one request, the connection closed after) and
+/// reads the whole response, trailers included.
+pub(crate) async fn exchange<S>(stream: S, request: HttpRequest) -> Result<HttpResponse, NetError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    check_scheme(&request)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| io(e.to_string()))?;

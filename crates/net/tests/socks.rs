@@ -1,0 +1,129 @@
+//! The SOCKS5 transport against a SOCKS5 server started by the test on 127.0.0.1, which
+//! records the credentials each tunnel used.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use http::{Method, StatusCode};
+use nullgate_net::{HttpRequest, IsolationId, Transport, socks::Socks5Transport};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+/// A minimal SOCKS5 server (RFC 1928 CONNECT, RFC 1929 username/password) that records the
+/// usernames it was given.
+async fn socks_server(usernames: Arc<Mutex<Vec<String>>>) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (client, _) = listener.accept().await.unwrap();
+            let usernames = usernames.clone();
+            tokio::spawn(async move {
+                let _ = tunnel(client, usernames).await;
+            });
+        }
+    });
+    address
+}
+
+async fn tunnel(mut client: TcpStream, usernames: Arc<Mutex<Vec<String>>>) -> std::io::Result<()> {
+    let mut head = [0u8; 2];
+    client.read_exact(&mut head).await?;
+    let mut methods = vec![0u8; head[1] as usize];
+    client.read_exact(&mut methods).await?;
+    assert!(
+        methods.contains(&2),
+        "the client must offer username/password"
+    );
+    client.write_all(&[5, 2]).await?;
+    let mut version = [0u8; 2];
+    client.read_exact(&mut version).await?;
+    let mut user = vec![0u8; version[1] as usize];
+    client.read_exact(&mut user).await?;
+    let mut length = [0u8; 1];
+    client.read_exact(&mut length).await?;
+    let mut password = vec![0u8; length[0] as usize];
+    client.read_exact(&mut password).await?;
+    usernames
+        .lock()
+        .unwrap()
+        .push(String::from_utf8(user).unwrap());
+    client.write_all(&[1, 0]).await?;
+    let mut request = [0u8; 4];
+    client.read_exact(&mut request).await?;
+    let target = match request[3] {
+        1 => {
+            let mut ip = [0u8; 4];
+            client.read_exact(&mut ip).await?;
+            std::net::IpAddr::from(ip).to_string()
+        }
+        3 => {
+            let mut length = [0u8; 1];
+            client.read_exact(&mut length).await?;
+            let mut name = vec![0u8; length[0] as usize];
+            client.read_exact(&mut name).await?;
+            String::from_utf8(name).unwrap()
+        }
+        _ => return Ok(()),
+    };
+    let mut port = [0u8; 2];
+    client.read_exact(&mut port).await?;
+    let mut upstream = TcpStream::connect((target.as_str(), u16::from_be_bytes(port))).await?;
+    client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
+    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn requests_go_through_the_proxy_with_per_call_isolation() {
+    let seen: common::Seen = Arc::new(Mutex::new(Vec::new()));
+    let upstream = common::serve(common::upstream(seen.clone())).await;
+    let usernames = Arc::new(Mutex::new(Vec::new()));
+    let proxy = socks_server(usernames.clone()).await;
+    let transport = Socks5Transport::new(proxy);
+
+    let request = HttpRequest::new(Method::GET, "http", &upstream.to_string(), "/hello");
+    let first = transport
+        .send(request.clone(), IsolationId(1))
+        .await
+        .unwrap();
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(&first.body[..], b"hello");
+    transport
+        .send(request.clone(), IsolationId(2))
+        .await
+        .unwrap();
+    transport.send(request, IsolationId(1)).await.unwrap();
+
+    let usernames = usernames.lock().unwrap();
+    assert_eq!(usernames.len(), 3, "one tunnel per call");
+    assert_ne!(
+        usernames[0], usernames[1],
+        "different isolation, different credentials"
+    );
+    assert_eq!(
+        usernames[0], usernames[2],
+        "same isolation, same credentials"
+    );
+    assert_eq!(seen.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_unreachable_proxy_is_an_error_not_a_panic() {
+    let unused = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = unused.local_addr().unwrap();
+    drop(unused);
+    let transport = Socks5Transport::new(address);
+    let request = HttpRequest::new(Method::GET, "http", "127.0.0.1:9", "/");
+    assert!(transport.send(request, IsolationId(1)).await.is_err());
+    // Stream transports refuse https until TLS inside the tunnel exists, rather than
+    // sending the request in the clear.
+    let request = HttpRequest::new(Method::GET, "https", "127.0.0.1:9", "/");
+    assert!(matches!(
+        transport.send(request, IsolationId(1)).await,
+        Err(nullgate_net::NetError::Unexpected { peer: "target", .. })
+    ));
+}
