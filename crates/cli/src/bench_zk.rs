@@ -23,6 +23,8 @@ use nullgate_zk::{
 use rand::SeedableRng;
 use serde::Serialize;
 
+use crate::stats::{peak_rss_mb, percentile_ms};
+
 /// Options of `nullgate bench zk`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -289,26 +291,7 @@ fn time_each(
     Ok(out)
 }
 
-/// The `p`-th percentile (nearest rank) in milliseconds.
-fn percentile_ms(samples: &[Duration], p: usize) -> f64 {
-    let mut sorted: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-    sorted.sort_by(f64::total_cmp);
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = (p * sorted.len()).div_ceil(100).clamp(1, sorted.len());
-    sorted[rank - 1]
-}
-
-/// The process's peak resident set (`VmHWM`), in MB.
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-fn new_spinner(visible: bool, message: &'static str) -> ProgressBar {
+pub(crate) fn new_spinner(visible: bool, message: &'static str) -> ProgressBar {
     if !visible {
         return ProgressBar::hidden();
     }
@@ -317,7 +300,7 @@ fn new_spinner(visible: bool, message: &'static str) -> ProgressBar {
     bar
 }
 
-fn new_bar(visible: bool, message: &'static str, len: usize) -> ProgressBar {
+pub(crate) fn new_bar(visible: bool, message: &'static str, len: usize) -> ProgressBar {
     if !visible {
         return ProgressBar::hidden();
     }
@@ -328,17 +311,4 @@ fn new_bar(visible: bool, message: &'static str, len: usize) -> ProgressBar {
                 .progress_chars("=> "),
         )
         .with_message(message)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles() {
-        let samples: Vec<Duration> = (1..=10).map(Duration::from_millis).collect();
-        assert_eq!(percentile_ms(&samples, 50), 5.0);
-        assert_eq!(percentile_ms(&samples, 90), 9.0);
-        assert!(percentile_ms(&[], 50).is_nan());
-    }
 }

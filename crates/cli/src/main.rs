@@ -3,8 +3,11 @@
 //! The binary stays thin: it parses arguments, reads and writes files, draws progress bars,
 //! and hands everything else to the library crates (see `docs/architecture.md`).
 
+mod bench_net;
 mod bench_zk;
+mod relay;
 mod setup;
+mod stats;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +27,8 @@ enum Command {
     Bench(BenchCommand),
     /// Write the proving and verifying keys of every circuit (DEV keys from a public seed).
     Setup(setup::Args),
+    /// Run an OHTTP relay: forwards sealed requests to one gateway, strips client metadata.
+    Relay(relay::Args),
 }
 
 /// What `nullgate bench` measures.
@@ -31,12 +36,16 @@ enum Command {
 enum BenchCommand {
     /// Circuits and Groth16: constraint counts, proving, verification, key sizes, memory.
     Zk(bench_zk::Args),
+    /// Transports: OHTTP sealing and a loopback round trip through relay and gateway.
+    Net(bench_net::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(BenchCommand::Zk(args)) => bench_zk::run(args),
+        Command::Bench(BenchCommand::Net(args)) => bench_net::run(args),
         Command::Setup(args) => setup::run(args),
+        Command::Relay(args) => relay::run(args),
     }
 }

@@ -69,14 +69,37 @@ impl OhttpTransport {
     }
 }
 
+/// A request sealed for the gateway, with what opens its answer (single use).
+pub struct SealedRequest {
+    /// The `message/ohttp-req` body.
+    pub bytes: Vec<u8>,
+    opener: ohttp::ClientResponse,
+}
+
+impl SealedRequest {
+    /// Opens the gateway's `message/ohttp-res` answer.
+    pub fn open_response(self, sealed: &[u8]) -> Result<HttpResponse, NetError> {
+        HttpResponse::from_bhttp(&self.opener.decapsulate(sealed)?)
+    }
+}
+
+impl OhttpTransport {
+    /// Seals `request` to the gateway's key (no I/O: the caller may carry the bytes by any
+    /// means, e.g. the mixnet).
+    pub fn seal(&self, request: &HttpRequest) -> Result<SealedRequest, NetError> {
+        let (bytes, opener) = ClientRequest::from_encoded_config(&self.key_config)?
+            .encapsulate(&request.to_bhttp()?)?;
+        Ok(SealedRequest { bytes, opener })
+    }
+}
+
 impl Transport for OhttpTransport {
     async fn send(
         &self,
         request: HttpRequest,
         _isolation: IsolationId,
     ) -> Result<HttpResponse, NetError> {
-        let (sealed, opener) = ClientRequest::from_encoded_config(&self.key_config)?
-            .encapsulate(&request.to_bhttp()?)?;
+        let sealed = self.seal(&request)?;
         // A client of its own: no pooled connection carries over from another call.
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(0)
@@ -85,7 +108,7 @@ impl Transport for OhttpTransport {
         let answer = client
             .request(Method::POST, self.relay.clone())
             .header(CONTENT_TYPE, REQUEST_MEDIA_TYPE)
-            .body(sealed)
+            .body(sealed.bytes.clone())
             .send()
             .await
             .map_err(|e| io("relay", e))?;
@@ -106,7 +129,7 @@ impl Transport for OhttpTransport {
                 ),
             });
         }
-        HttpResponse::from_bhttp(&opener.decapsulate(&body)?)
+        sealed.open_response(&body)
     }
 }
 

@@ -91,7 +91,7 @@ async fn open_request(
     }
     let opened = {
         let keys = state.config.keys.read().unwrap_or_else(|e| e.into_inner());
-        keys.decapsulate(&body, Instant::now())
+        keys.open(&body, Instant::now())
     };
     let (inner_bytes, sealer) = match opened {
         Ok(opened) => opened,
@@ -112,13 +112,9 @@ async fn open_request(
         }
     };
     let response = answer(&state, &inner_bytes).await;
-    let sealed = response
-        .to_bhttp()
-        .map_err(|_| ())
-        .and_then(|bytes| sealer.encapsulate(&bytes).map_err(|_| ()));
-    match sealed {
+    match sealer.seal(&response) {
         Ok(sealed) => ([(header::CONTENT_TYPE, RESPONSE_MEDIA_TYPE)], sealed).into_response(),
-        Err(()) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 

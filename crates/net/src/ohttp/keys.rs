@@ -9,7 +9,7 @@ use ohttp::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::NetError;
+use crate::{HttpResponse, NetError};
 
 /// The key configurations a gateway decapsulates with.
 ///
@@ -75,8 +75,18 @@ impl KeyRing {
         Ok(Sha256::digest(self.served_body()?).into())
     }
 
-    /// Opens an encapsulated request with the key its first byte names.
-    pub(crate) fn decapsulate(
+    /// Opens an encapsulated request with the key its first byte names: the inner Binary
+    /// HTTP bytes, and the sealer for the answer.
+    pub fn open(
+        &self,
+        message: &[u8],
+        now: Instant,
+    ) -> Result<(Vec<u8>, ResponseSealer), NetError> {
+        let (inner, sealer) = self.decapsulate(message, now)?;
+        Ok((inner, ResponseSealer(sealer)))
+    }
+
+    fn decapsulate(
         &self,
         message: &[u8],
         now: Instant,
@@ -94,6 +104,16 @@ impl KeyRing {
             .find(|key| key.id == key_id)
             .ok_or(NetError::UnknownKeyId(key_id))?;
         Ok(key.server.decapsulate(message)?)
+    }
+}
+
+/// Seals the answer to one opened request (single use).
+pub struct ResponseSealer(ServerResponse);
+
+impl ResponseSealer {
+    /// Encapsulates `response` for the client that sent the request.
+    pub fn seal(self, response: &HttpResponse) -> Result<Vec<u8>, NetError> {
+        Ok(self.0.encapsulate(&response.to_bhttp()?)?)
     }
 }
 

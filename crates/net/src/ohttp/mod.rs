@@ -11,9 +11,9 @@ mod gateway;
 mod keys;
 mod relay;
 
-pub use client::OhttpTransport;
+pub use client::{OhttpTransport, SealedRequest};
 pub use gateway::{GatewayConfig, gateway_router};
-pub use keys::KeyRing;
+pub use keys::{KeyRing, ResponseSealer};
 pub use relay::{RelayConfig, relay_router};
 
 /// Media type of an encapsulated request.

@@ -1,0 +1,175 @@
+//! `nullgate bench net`: transport figures of TARGETS.md, measured in one run.
+//!
+//! So far: OHTTP seal and open of a request and its response in-process, and a full OHTTP
+//! round trip over real HTTP on 127.0.0.1 (client → relay → gateway → upstream and back).
+//! The Sphinx and mixnet figures come with the mixnet.
+
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use axum::{Router, routing::post};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use nullgate_net::{
+    HttpRequest, HttpResponse, IsolationId, Transport,
+    ohttp::{
+        GATEWAY_PATH, GatewayConfig, KeyRing, OhttpTransport, RelayConfig, gateway_router,
+        relay_router,
+    },
+};
+use serde::Serialize;
+
+use crate::{
+    bench_zk::new_bar,
+    stats::{peak_rss_mb, percentile_ms},
+};
+
+/// Options of `nullgate bench net`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// In-process seal-and-open round trips timed.
+    #[arg(long, default_value_t = 2_000)]
+    seals: usize,
+    /// Loopback OHTTP requests timed.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    ohttp_round_trip_us_p50: f64,
+    ohttp_round_trip_us_p90: f64,
+    ohttp_loopback_ms_p50: f64,
+    ohttp_loopback_ms_p90: f64,
+    payload_bytes: usize,
+    peak_rss_mb: f64,
+}
+
+const TARGET: &str = "provider.local:443";
+const PAYLOAD: usize = 1024;
+
+/// Runs the benchmark and prints the report.
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.seals >= 1 && args.requests >= 1,
+        "counts must be at least 1"
+    );
+    let keys = KeyRing::derive(
+        1,
+        b"nullgate bench net: ohttp key 01",
+        Duration::from_secs(3600),
+    )?;
+    let transport = OhttpTransport::new(
+        "http://127.0.0.1:9/".parse()?,
+        &keys.served_body()?,
+        Some(&keys.served_hash()?),
+    )?;
+    let request = sample_request();
+    let response = HttpResponse {
+        status: StatusCode::OK,
+        headers: http::HeaderMap::new(),
+        body: Bytes::from(vec![b'r'; PAYLOAD]),
+        trailers: http::HeaderMap::new(),
+    };
+
+    // Seal a request, open it as the gateway, seal the response, open it as the client.
+    let bar = new_bar(!args.json, "OHTTP seal and open", args.seals);
+    let mut seal_times = Vec::with_capacity(args.seals);
+    for _ in 0..args.seals {
+        let started = Instant::now();
+        let sealed = transport.seal(&request)?;
+        let (_inner, sealer) = keys.open(&sealed.bytes, Instant::now())?;
+        let answer = sealer.seal(&response)?;
+        sealed.open_response(&answer)?;
+        seal_times.push(started.elapsed());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    let loopback = tokio::runtime::Runtime::new()?.block_on(loopback(keys, &args))?;
+    let report = Report {
+        ohttp_round_trip_us_p50: percentile_ms(&seal_times, 50) * 1000.0,
+        ohttp_round_trip_us_p90: percentile_ms(&seal_times, 90) * 1000.0,
+        ohttp_loopback_ms_p50: percentile_ms(&loopback, 50),
+        ohttp_loopback_ms_p90: percentile_ms(&loopback, 90),
+        payload_bytes: PAYLOAD,
+        peak_rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("nullgate bench net (medians unless noted; {PAYLOAD}-byte bodies)");
+        println!(
+            "  OHTTP seal + open, request and response  p50 {:>8.1} µs   p90 {:>8.1} µs",
+            report.ohttp_round_trip_us_p50, report.ohttp_round_trip_us_p90
+        );
+        println!(
+            "  OHTTP via relay and gateway, loopback     p50 {:>8.2} ms   p90 {:>8.2} ms",
+            report.ohttp_loopback_ms_p50, report.ohttp_loopback_ms_p90
+        );
+        println!("  peak RSS {:>8.1} MB", report.peak_rss_mb);
+    }
+    Ok(())
+}
+
+fn sample_request() -> HttpRequest {
+    let mut request = HttpRequest::new(Method::POST, "https", TARGET, "/v1/chat/completions");
+    request.body = Bytes::from(vec![b'q'; PAYLOAD]);
+    request
+}
+
+/// Client → relay → gateway → echo upstream, all on 127.0.0.1.
+async fn loopback(keys: KeyRing, args: &Args) -> anyhow::Result<Vec<Duration>> {
+    let body = keys.served_body()?;
+    let upstream = Router::new().route(
+        "/v1/chat/completions",
+        post(|body: Bytes| async move { body }),
+    );
+    let gateway = serve(gateway_router(
+        GatewayConfig {
+            keys: Arc::new(RwLock::new(keys)),
+            allowed_authorities: vec![TARGET.into()],
+            max_request: 1 << 20,
+            max_response: 1 << 20,
+        },
+        upstream,
+    ))
+    .await?;
+    let relay = serve(relay_router(RelayConfig {
+        gateway: format!("http://{gateway}{GATEWAY_PATH}").parse()?,
+        max_request: 1 << 20,
+    }))
+    .await?;
+    let transport = OhttpTransport::new(format!("http://{relay}/").parse()?, &body, None)?;
+    let bar = new_bar(!args.json, "OHTTP over loopback", args.requests + 5);
+    let mut times = Vec::with_capacity(args.requests);
+    for i in 0..args.requests + 5 {
+        let started = Instant::now();
+        let response = transport
+            .send(sample_request(), IsolationId::fresh())
+            .await?;
+        anyhow::ensure!(
+            response.status == StatusCode::OK && response.body.len() == PAYLOAD,
+            "the loopback gateway answered {}",
+            response.status
+        );
+        if i >= 5 {
+            times.push(started.elapsed());
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(times)
+}
+
+async fn serve(router: Router) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(address)
+}
