@@ -1,8 +1,10 @@
 //! `nullgate bench net`: transport figures of TARGETS.md, measured in one run.
 //!
-//! So far: OHTTP seal and open of a request and its response in-process, and a full OHTTP
-//! round trip over real HTTP on 127.0.0.1 (client → relay → gateway → upstream and back).
-//! The Sphinx and mixnet figures come with the mixnet.
+//! So far: Sphinx packet creation and per-hop processing (2 KiB payloads, 3 hops), packets
+//! per second through one node's per-packet step on one core, OHTTP seal and open of a
+//! request and its response in-process, and a full OHTTP round trip over real HTTP on
+//! 127.0.0.1 (client → relay → gateway → upstream and back). The mixnet round-trip figures
+//! come with the mixnet's network layer.
 
 use std::{
     sync::{Arc, RwLock},
@@ -14,12 +16,17 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use nullgate_net::{
     HttpRequest, HttpResponse, IsolationId, Transport,
+    mixnet::{
+        node::EpochState,
+        packet::{Hop, PacketFormat, Sphinx},
+    },
     ohttp::{
         GATEWAY_PATH, GatewayConfig, KeyRing, OhttpTransport, RelayConfig, gateway_router,
         relay_router,
     },
 };
 use serde::Serialize;
+use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::{
     bench_zk::new_bar,
@@ -38,10 +45,17 @@ pub(crate) struct Args {
     /// Loopback OHTTP requests timed.
     #[arg(long, default_value_t = 200)]
     requests: usize,
+    /// Sphinx packets created and processed.
+    #[arg(long, default_value_t = 2_000)]
+    packets: usize,
 }
 
 #[derive(Debug, Serialize)]
 struct Report {
+    sphinx_create_us_p50: f64,
+    sphinx_hop_us_p50: f64,
+    node_packets_per_s: f64,
+    sphinx_payload_bytes: usize,
     ohttp_round_trip_us_p50: f64,
     ohttp_round_trip_us_p90: f64,
     ohttp_loopback_ms_p50: f64,
@@ -56,9 +70,10 @@ const PAYLOAD: usize = 1024;
 /// Runs the benchmark and prints the report.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.seals >= 1 && args.requests >= 1,
+        args.seals >= 1 && args.requests >= 1 && args.packets >= 1,
         "counts must be at least 1"
     );
+    let sphinx = sphinx_figures(&args)?;
     let keys = KeyRing::derive(
         1,
         b"nullgate bench net: ohttp key 01",
@@ -93,6 +108,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 
     let loopback = tokio::runtime::Runtime::new()?.block_on(loopback(keys, &args))?;
     let report = Report {
+        sphinx_create_us_p50: sphinx.create_us_p50,
+        sphinx_hop_us_p50: sphinx.hop_us_p50,
+        node_packets_per_s: sphinx.packets_per_s,
+        sphinx_payload_bytes: SPHINX_PAYLOAD,
         ohttp_round_trip_us_p50: percentile_ms(&seal_times, 50) * 1000.0,
         ohttp_round_trip_us_p90: percentile_ms(&seal_times, 90) * 1000.0,
         ohttp_loopback_ms_p50: percentile_ms(&loopback, 50),
@@ -103,7 +122,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!("nullgate bench net (medians unless noted; {PAYLOAD}-byte bodies)");
+        println!("nullgate bench net (medians unless noted)");
+        println!(
+            "  Sphinx, {SPHINX_PAYLOAD}-byte payload   create (3 hops) {:>7.1} µs   one hop {:>7.1} µs   node {:>7.0} packets/s/core",
+            report.sphinx_create_us_p50, report.sphinx_hop_us_p50, report.node_packets_per_s
+        );
         println!(
             "  OHTTP seal + open, request and response  p50 {:>8.1} µs   p90 {:>8.1} µs",
             report.ohttp_round_trip_us_p50, report.ohttp_round_trip_us_p90
@@ -115,6 +138,56 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         println!("  peak RSS {:>8.1} MB", report.peak_rss_mb);
     }
     Ok(())
+}
+
+const SPHINX_PAYLOAD: usize = 2048;
+
+struct SphinxFigures {
+    create_us_p50: f64,
+    hop_us_p50: f64,
+    packets_per_s: f64,
+}
+
+/// Creates distinct 3-hop packets, then runs them through the first node's per-packet step
+/// (replay check and one layer) on this thread alone.
+fn sphinx_figures(args: &Args) -> anyhow::Result<SphinxFigures> {
+    let format = Sphinx::new(SPHINX_PAYLOAD);
+    let keys: Vec<StaticSecret> = (1..=3u8).map(|i| StaticSecret::from([i; 32])).collect();
+    let route: Vec<Hop> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| Hop {
+            address: [i as u8; 32],
+            key: PublicKey::from(key),
+        })
+        .collect();
+    let delays = [Duration::ZERO; 3];
+    let message = vec![b'm'; SPHINX_PAYLOAD - 64];
+    let bar = new_bar(!args.json, "Sphinx packets", args.packets);
+    let mut create_times = Vec::with_capacity(args.packets);
+    let mut packets = Vec::with_capacity(args.packets);
+    for _ in 0..args.packets {
+        let started = Instant::now();
+        packets.push(format.create(&message, &route, [9; 32], &delays)?);
+        create_times.push(started.elapsed());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let mut node = EpochState::new(format, keys[0].clone());
+    let mut hop_times = Vec::with_capacity(packets.len());
+    let started = Instant::now();
+    for packet in &packets {
+        let hop = Instant::now();
+        node.process(packet)
+            .map_err(|e| anyhow::anyhow!("a fresh packet was dropped: {e}"))?;
+        hop_times.push(hop.elapsed());
+    }
+    let total = started.elapsed();
+    Ok(SphinxFigures {
+        create_us_p50: percentile_ms(&create_times, 50) * 1000.0,
+        hop_us_p50: percentile_ms(&hop_times, 50) * 1000.0,
+        packets_per_s: packets.len() as f64 / total.as_secs_f64(),
+    })
 }
 
 fn sample_request() -> HttpRequest {

@@ -20,6 +20,7 @@
 pub mod direct;
 mod error;
 mod message;
+pub mod mixnet;
 pub mod ohttp;
 pub mod socks;
 mod stream;
