@@ -1,9 +1,9 @@
 //! The mixnet (Loopix-style), layer by layer. Built so far, all sans-IO: the packet format
-//! behind our own trait ([`packet`]), a mix node's per-packet step with its per-epoch replay
-//! cache ([`node`]), and the signed per-epoch directory with stratified route selection
-//! ([`directory`]). Still to come (issue 4): the node and directory servers with
-//! authenticated links, the Poisson client loop with cover traffic, fragmentation with FEC,
-//! and SURB replies.
+//! behind our own trait with single-use reply blocks ([`packet`]), a mix node's per-packet
+//! step with its per-epoch replay cache ([`node`]), and the signed per-epoch directory with
+//! stratified route selection ([`directory`]). Still to come (issue 4): the node and
+//! directory servers with authenticated links, the Poisson client loop with cover traffic,
+//! and fragmentation with FEC.
 
 pub mod directory;
 pub mod node;

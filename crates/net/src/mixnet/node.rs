@@ -115,10 +115,11 @@ mod tests {
                 Opened::Deliver {
                     destination,
                     payload,
+                    ..
                 } => {
                     assert_eq!(i, 2);
                     assert_eq!(destination, [0xde; 32]);
-                    assert!(payload.starts_with(b"hello mixnet"));
+                    assert_eq!(format.plaintext(&payload).unwrap(), b"hello mixnet");
                 }
             }
         }
@@ -148,6 +149,49 @@ mod tests {
         assert!(matches!(
             first.process(&vec![7u8; format.packet_size()]),
             Err(Dropped::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_reply_block_carries_one_reply_back_and_works_once() {
+        let format = Sphinx::new(1024);
+        let nodes = nodes();
+        // The reply travels the layers in reverse.
+        let back: Vec<Hop> = nodes.iter().rev().map(|(_, hop)| hop.clone()).collect();
+        let (block, opener) = format
+            .reply_block(&back, [0xc1; 32], &[Duration::ZERO; 3])
+            .unwrap();
+        let mut states: Vec<EpochState<Sphinx>> = nodes
+            .iter()
+            .rev()
+            .map(|(key, _)| EpochState::new(format, key.clone()))
+            .collect();
+        let (first_hop, mut bytes) = format.use_reply_block(&block, b"the answer").unwrap();
+        assert_eq!(first_hop, back[0].address);
+        let (_, second_use) = format.use_reply_block(&block, b"another answer").unwrap();
+        let mut delivered = None;
+        for state in states.iter_mut() {
+            match state.process(&bytes).unwrap() {
+                Opened::Forward { packet, .. } => bytes = packet,
+                Opened::Deliver {
+                    destination,
+                    identifier,
+                    payload,
+                } => {
+                    assert_eq!(destination, [0xc1; 32]);
+                    assert_eq!(identifier, opener.identifier());
+                    delivered = Some(payload);
+                }
+            }
+        }
+        let payload = delivered.expect("the last hop delivers");
+        assert_eq!(opener.open(&payload).unwrap(), b"the answer");
+        // Only the opener reads it; the last hop cannot.
+        assert!(format.plaintext(&payload).is_err());
+        // The same block used again is a replay at its first hop.
+        assert!(matches!(
+            states[0].process(&second_use),
+            Err(Dropped::Replay)
         ));
     }
 

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use sphinx_packet::{
-    SphinxPacket, SphinxPacketBuilder,
+    SURB, SURBMaterial, SphinxPacket, SphinxPacketBuilder, SurbReplyRecovery,
     header::delays::Delay,
+    payload::Payload,
     route::{Destination, DestinationAddressBytes, Node, NodeAddressBytes},
+    version::SINGLE_SEED_SURB_VERSION,
 };
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -36,11 +38,16 @@ pub enum Opened {
         /// The re-encrypted packet, as bytes.
         packet: Vec<u8>,
     },
-    /// This node is the exit: the payload, for `destination`.
+    /// This node is the last hop: the payload, for `destination`. A forward message's
+    /// payload opens with [`Sphinx::plaintext`]; a reply's only with the [`ReplyOpener`] its
+    /// recipient kept.
     Deliver {
         /// The final destination's address.
         destination: [u8; 32],
-        /// The plaintext payload (zero-padded to the packet's payload size).
+        /// For a reply, the identifier its opener is kept under (zero for a forward
+        /// message).
+        identifier: [u8; 16],
+        /// The payload as the last hop sees it.
         payload: Vec<u8>,
     },
 }
@@ -98,6 +105,86 @@ impl Sphinx {
     }
 }
 
+/// What the recipient of a reply keeps to read it (single use, never sent).
+pub struct ReplyOpener(SurbReplyRecovery);
+
+impl ReplyOpener {
+    /// The identifier the reply will carry to its last hop.
+    pub fn identifier(&self) -> [u8; 16] {
+        *self.0.identifier()
+    }
+
+    /// Reads a reply's payload as the last hop delivered it.
+    pub fn open(&self, payload: &[u8]) -> Result<Vec<u8>, NetError> {
+        let payload =
+            Payload::from_bytes(payload).map_err(|e| NetError::BadMessage(e.to_string()))?;
+        self.0
+            .recover_plaintext(payload)
+            .map_err(|e| NetError::BadMessage(format!("reply does not open: {e}")))
+    }
+}
+
+impl Sphinx {
+    /// The plaintext of a forward message delivered by the last hop.
+    pub fn plaintext(&self, payload: &[u8]) -> Result<Vec<u8>, NetError> {
+        Payload::from_bytes(payload)
+            .and_then(Payload::recover_plaintext)
+            .map_err(|e| NetError::BadMessage(format!("payload does not open: {e}")))
+    }
+
+    /// A single-use reply block (SURB) routing a reply back over `route` to `destination`:
+    /// the block to send along with a request, and the opener to keep. Using a block twice
+    /// gives two packets with one header, and the first hop's replay cache drops the second.
+    pub fn reply_block(
+        &self,
+        route: &[Hop],
+        destination: [u8; 32],
+        delays: &[Duration],
+    ) -> Result<(Vec<u8>, ReplyOpener), NetError> {
+        let material = SURBMaterial::new(
+            nodes(route),
+            sphinx_delays(delays),
+            // A random identifier: the recipient looks its opener up by it.
+            Destination::new(
+                DestinationAddressBytes::from_bytes(destination),
+                rand::random(),
+            ),
+            SINGLE_SEED_SURB_VERSION,
+        );
+        let (block, recovery) = material
+            .construct_recoverable_SURB()
+            .map_err(|e| NetError::BadMessage(e.to_string()))?;
+        Ok((block.to_bytes(), ReplyOpener(recovery)))
+    }
+
+    /// Wraps `message` in a received reply block: the first hop and the packet.
+    pub fn use_reply_block(
+        &self,
+        block: &[u8],
+        message: &[u8],
+    ) -> Result<(NodeAddress, Vec<u8>), NetError> {
+        let block = SURB::from_bytes(block).map_err(|e| NetError::BadMessage(e.to_string()))?;
+        let (packet, first_hop) = block
+            .use_surb(message, self.payload_size)
+            .map_err(|e| NetError::BadMessage(e.to_string()))?;
+        Ok((first_hop.to_bytes(), packet.to_bytes()))
+    }
+}
+
+fn nodes(route: &[Hop]) -> Vec<Node> {
+    route
+        .iter()
+        .map(|hop| Node::new(NodeAddressBytes::from_bytes(hop.address), hop.key))
+        .collect()
+}
+
+fn sphinx_delays(delays: &[Duration]) -> Vec<Delay> {
+    delays
+        .iter()
+        .map(|d| Delay::new_from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        .collect()
+}
+
 impl PacketFormat for Sphinx {
     fn create(
         &self,
@@ -106,14 +193,8 @@ impl PacketFormat for Sphinx {
         destination: [u8; 32],
         delays: &[Duration],
     ) -> Result<Vec<u8>, NetError> {
-        let nodes: Vec<Node> = route
-            .iter()
-            .map(|hop| Node::new(NodeAddressBytes::from_bytes(hop.address), hop.key))
-            .collect();
-        let delays: Vec<Delay> = delays
-            .iter()
-            .map(|d| Delay::new_from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
-            .collect();
+        let nodes = nodes(route);
+        let delays = sphinx_delays(delays);
         let destination =
             Destination::new(DestinationAddressBytes::from_bytes(destination), [0; 16]);
         let packet = SphinxPacketBuilder::new()
@@ -153,13 +234,12 @@ impl PacketFormat for Sphinx {
             },
             sphinx_packet::ProcessedPacketData::FinalHop {
                 destination,
+                identifier,
                 payload,
-                ..
             } => Opened::Deliver {
                 destination: destination.as_bytes(),
-                payload: payload
-                    .recover_plaintext()
-                    .map_err(|e| NetError::BadMessage(e.to_string()))?,
+                identifier,
+                payload: payload.as_bytes().to_vec(),
             },
         }))
     }
