@@ -1,10 +1,11 @@
 //! The mixnet (Loopix-style), layer by layer. Built so far, all sans-IO: the packet format
 //! behind our own trait with single-use reply blocks ([`packet`]), a mix node's per-packet
 //! step with its per-epoch replay cache ([`node`]), and the signed per-epoch directory with
-//! stratified route selection ([`directory`]). Still to come (issue 4): the node and
-//! directory servers with authenticated links, the Poisson client loop with cover traffic,
-//! and fragmentation with FEC.
+//! stratified route selection ([`directory`]), and fragmentation with Reed-Solomon parity
+//! ([`fragment`]). Still to come (issue 4): the node and directory servers with
+//! authenticated links, the Poisson client loop with cover traffic, and the exit.
 
 pub mod directory;
+pub mod fragment;
 pub mod node;
 pub mod packet;
