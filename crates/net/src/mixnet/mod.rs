@@ -2,10 +2,13 @@
 //! behind our own trait with single-use reply blocks ([`packet`]), a mix node's per-packet
 //! step with its per-epoch replay cache ([`node`]), and the signed per-epoch directory with
 //! stratified route selection ([`directory`]), and fragmentation with Reed-Solomon parity
-//! ([`fragment`]). Still to come (issue 4): the node and directory servers with
-//! authenticated links, the Poisson client loop with cover traffic, and the exit.
+//! ([`fragment`]), and Loopix timing: exponential per-hop delays, a node's bounded delay
+//! queue and the client's Poisson schedule with drop and loop cover traffic ([`timing`]).
+//! Still to come (issue 4): the node and directory servers with authenticated links, the
+//! exit with its allowlist, and the loopback harness tying them together.
 
 pub mod directory;
 pub mod fragment;
 pub mod node;
 pub mod packet;
+pub mod timing;
