@@ -5,12 +5,15 @@
 //! ([`fragment`]), and Loopix timing: exponential per-hop delays, a node's bounded delay
 //! queue and the client's Poisson schedule with drop and loop cover traffic ([`timing`]);
 //! and authenticated links between nodes, Noise XX with pinned keys and fixed-size frames
-//! ([`link`]). Still to come (issue 4): the node and directory servers on those links, the
-//! exit with its allowlist, and the loopback harness tying them together.
+//! ([`link`]); a node on the network tying links, the per-packet step, the delay queue and
+//! Prometheus counters together ([`server`]). Still to come (issue 4): the directory server,
+//! epoch rotation driven by it, the client loop on sockets, the exit with its allowlist, and
+//! the loopback harness with the `nullgate mixnode` and `nullgate directory` commands.
 
 pub mod directory;
 pub mod fragment;
 pub mod link;
 pub mod node;
 pub mod packet;
+pub mod server;
 pub mod timing;
