@@ -16,16 +16,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use x25519_dalek::StaticSecret;
+use x25519_dalek::{PublicKey, StaticSecret};
 
-use super::link::{Link, LinkKeypair};
+use super::link::{Link, LinkError, LinkKeypair};
 use super::node::{Dropped, EpochState};
-use super::packet::{NodeAddress, Opened, PacketFormat};
+use super::packet::{Hop, NodeAddress, Opened, PacketFormat, Sphinx};
 use super::timing::DelayQueue;
+use crate::NetError;
 
 /// Where a node sends packets for one next-hop address.
 #[derive(Clone, Debug)]
@@ -170,6 +172,173 @@ where
     }
 }
 
+/// A loopback mixnet for tests and `nullgate bench net`: one node per layer, three layers, on
+/// 127.0.0.1, with packet keys derived from a seed; the caller plays the client (one pinned
+/// link into the entry) and the exit (it reads what the last layer delivers).
+pub struct Loopback {
+    nodes: Vec<RunningNode>,
+    route: Vec<Hop>,
+    entry: Peer,
+    client: LinkKeypair,
+    deliveries: mpsc::Receiver<Delivered>,
+    format: Sphinx,
+    frame_len: usize,
+}
+
+impl Loopback {
+    /// Starts the three nodes. `frame_len` must hold one packet of `format`.
+    pub async fn start(format: Sphinx, frame_len: usize, seed: u64) -> Result<Self, NetError> {
+        let io = |detail: String| NetError::Io {
+            peer: "loopback mixnet",
+            detail,
+        };
+        let client = LinkKeypair::generate().map_err(|e| io(e.to_string()))?;
+        let mut listeners = Vec::new();
+        let mut link_keys = Vec::new();
+        let mut route = Vec::new();
+        let mut packet_keys = Vec::new();
+        for layer in 0..3u8 {
+            listeners.push(
+                TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| io(e.to_string()))?,
+            );
+            link_keys.push(LinkKeypair::generate().map_err(|e| io(e.to_string()))?);
+            let digest: [u8; 32] = Sha256::new()
+                .chain_update(seed.to_be_bytes())
+                .chain_update([layer])
+                .finalize()
+                .into();
+            let key = StaticSecret::from(digest);
+            route.push(Hop {
+                address: [layer + 10; 32],
+                key: PublicKey::from(&key),
+            });
+            packet_keys.push(key);
+        }
+        let mut peers = Vec::new();
+        for (listener, link_key) in listeners.iter().zip(&link_keys) {
+            peers.push(Peer {
+                socket: listener.local_addr().map_err(|e| io(e.to_string()))?,
+                link_key: link_key.public(),
+            });
+        }
+        let entry = peers[0].clone();
+        let (tx, deliveries) = mpsc::channel(1024);
+        let mut nodes = Vec::new();
+        let mut previous = client.public();
+        for (layer, (listener, (link_key, packet_key))) in listeners
+            .into_iter()
+            .zip(link_keys.into_iter().zip(packet_keys))
+            .enumerate()
+        {
+            let public = link_key.public();
+            let next_hops = match (route.get(layer + 1), peers.get(layer + 1)) {
+                (Some(hop), Some(peer)) => HashMap::from([(hop.address, peer.clone())]),
+                _ => HashMap::new(),
+            };
+            let config = NodeConfig {
+                format,
+                packet_key,
+                link_key,
+                allowed_peers: vec![previous],
+                next_hops,
+                frame_len,
+                queue_capacity: 1024,
+                delay_cap: Duration::from_millis(50),
+            };
+            nodes.push(spawn_node(listener, config, tx.clone()));
+            previous = public;
+        }
+        Ok(Self {
+            nodes,
+            route,
+            entry,
+            client,
+            deliveries,
+            format,
+            frame_len,
+        })
+    }
+
+    /// The route entry → layer 2 → layer 3.
+    pub fn route(&self) -> &[Hop] {
+        &self.route
+    }
+
+    /// The counters of the node in `layer` (0, 1 or 2).
+    pub fn metrics(&self, layer: usize) -> Option<&NodeMetrics> {
+        self.nodes.get(layer).map(|node| &*node.metrics)
+    }
+
+    /// Opens the client's pinned link into the entry node.
+    pub async fn client_link(&self) -> Result<Link<TcpStream>, LinkError> {
+        let stream = TcpStream::connect(self.entry.socket).await?;
+        stream.set_nodelay(true)?;
+        Link::connect(stream, &self.client, &self.entry.link_key, self.frame_len).await
+    }
+
+    /// Opens a link into the entry with a key the entry does not know.
+    pub async fn stranger_link(&self) -> Result<Link<TcpStream>, LinkError> {
+        let stranger = LinkKeypair::generate()?;
+        let stream = TcpStream::connect(self.entry.socket).await?;
+        Link::connect(stream, &stranger, &self.entry.link_key, self.frame_len).await
+    }
+
+    /// The next payload the last layer delivers.
+    pub async fn next_delivery(&mut self) -> Option<Delivered> {
+        self.deliveries.recv().await
+    }
+
+    /// One request and its reply through the mixnet: the request (with a reply block) goes
+    /// through the three layers on `link`; playing the exit, the harness answers through the
+    /// reply block, which goes through the three layers again; the client opens the reply.
+    /// Returns the time from sending the request to opening the reply.
+    pub async fn round_trip(
+        &mut self,
+        link: &mut Link<TcpStream>,
+        message: &[u8],
+        delays: &[Duration],
+    ) -> Result<Duration, NetError> {
+        let bad = |detail: &str| NetError::Unexpected {
+            peer: "loopback mixnet",
+            detail: detail.to_owned(),
+        };
+        let started = std::time::Instant::now();
+        let (block, opener) = self.format.reply_block(&self.route, [0xc1; 32], delays)?;
+        let block_len = u16::try_from(block.len()).map_err(|_| bad("reply block too large"))?;
+        let mut request = block_len.to_be_bytes().to_vec();
+        request.extend_from_slice(&block);
+        request.extend_from_slice(message);
+        let packet = self
+            .format
+            .create(&request, &self.route, [0xe0; 32], delays)?;
+        link.send(&packet).await.map_err(|e| bad(&e.to_string()))?;
+
+        // The exit's side.
+        let delivered = self.deliveries.recv().await.ok_or_else(|| bad("closed"))?;
+        let plain = self.format.plaintext(&delivered.payload)?;
+        let block = plain
+            .get(2..2 + usize::from(block_len))
+            .ok_or_else(|| bad("short request"))?;
+        let (first_hop, reply) = self.format.use_reply_block(block, b"reply")?;
+        if first_hop != self.route[0].address {
+            return Err(bad("reply block names another first hop"));
+        }
+        link.send(&reply).await.map_err(|e| bad(&e.to_string()))?;
+
+        // Back at the client.
+        let delivered = self.deliveries.recv().await.ok_or_else(|| bad("closed"))?;
+        if delivered.identifier != opener.identifier() {
+            return Err(bad("an unexpected reply"));
+        }
+        if opener.open(&delivered.payload)? != b"reply" {
+            return Err(bad("the reply does not open"));
+        }
+        Ok(started.elapsed())
+    }
+}
+
 async fn accept_links(
     listener: TcpListener,
     link_key: Arc<LinkKeypair>,
@@ -298,95 +467,17 @@ async fn process_packets<F: PacketFormat>(
 
 #[cfg(test)]
 mod tests {
-    use x25519_dalek::PublicKey;
-
     use super::*;
-    use crate::mixnet::packet::{Hop, Sphinx};
-
-    const FRAME: usize = 4_096;
-
-    struct Net {
-        _nodes: Vec<RunningNode>,
-        metrics: Vec<Arc<NodeMetrics>>,
-        route: Vec<Hop>,
-        entry: Peer,
-        client: LinkKeypair,
-        deliveries: mpsc::Receiver<Delivered>,
-    }
-
-    /// Three nodes, one per layer, on 127.0.0.1.
-    async fn three_layers(format: Sphinx) -> Net {
-        let client = LinkKeypair::generate().unwrap();
-        let mut listeners = Vec::new();
-        let mut link_keys = Vec::new();
-        let mut route = Vec::new();
-        let mut packet_keys = Vec::new();
-        for i in 0..3u8 {
-            listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
-            link_keys.push(LinkKeypair::generate().unwrap());
-            let key = StaticSecret::from([i + 1; 32]);
-            route.push(Hop {
-                address: [i + 10; 32],
-                key: PublicKey::from(&key),
-            });
-            packet_keys.push(key);
-        }
-        let peers: Vec<Peer> = (0..3)
-            .map(|i| Peer {
-                socket: listeners[i].local_addr().unwrap(),
-                link_key: link_keys[i].public(),
-            })
-            .collect();
-        let entry = peers[0].clone();
-        let (tx, deliveries) = mpsc::channel(64);
-        let mut nodes = Vec::new();
-        let mut previous = client.public();
-        for (i, (listener, (link_key, packet_key))) in listeners
-            .into_iter()
-            .zip(link_keys.into_iter().zip(packet_keys))
-            .enumerate()
-        {
-            let public = link_key.public();
-            let next_hops = if i < 2 {
-                HashMap::from([(route[i + 1].address, peers[i + 1].clone())])
-            } else {
-                HashMap::new()
-            };
-            let config = NodeConfig {
-                format,
-                packet_key,
-                link_key,
-                allowed_peers: vec![previous],
-                next_hops,
-                frame_len: FRAME,
-                queue_capacity: 256,
-                delay_cap: Duration::from_millis(50),
-            };
-            nodes.push(spawn_node(listener, config, tx.clone()));
-            previous = public;
-        }
-        Net {
-            metrics: nodes.iter().map(|node| Arc::clone(&node.metrics)).collect(),
-            _nodes: nodes,
-            route,
-            entry,
-            client,
-            deliveries,
-        }
-    }
 
     #[tokio::test]
     async fn three_hops_over_links_with_replays_and_garbage_dropped() {
         tokio::time::timeout(Duration::from_secs(30), async {
             let format = Sphinx::new(1024);
-            let mut net = three_layers(format).await;
-            let stream = TcpStream::connect(net.entry.socket).await.unwrap();
-            let mut link = Link::connect(stream, &net.client, &net.entry.link_key, FRAME)
-                .await
-                .unwrap();
+            let mut net = Loopback::start(format, 4096, 7).await.unwrap();
+            let mut link = net.client_link().await.unwrap();
             let delays = vec![Duration::from_millis(1); 3];
             let packet = format
-                .create(b"through three layers", &net.route, [0xde; 32], &delays)
+                .create(b"through three layers", net.route(), [0xde; 32], &delays)
                 .unwrap();
             // Garbage first: it authenticates on the link but is no packet. Each one differs,
             // so each costs the node a key exchange (equal ones would be dropped as replays).
@@ -395,19 +486,19 @@ mod tests {
             }
             link.send(&packet).await.unwrap();
             link.send(&packet).await.unwrap(); // a replay
-            let delivered = net.deliveries.recv().await.unwrap();
+            let delivered = net.next_delivery().await.unwrap();
             assert_eq!(delivered.destination, [0xde; 32]);
             assert_eq!(
                 format.plaintext(&delivered.payload).unwrap(),
                 b"through three layers"
             );
-            let entry = &net.metrics[0];
+            let entry = net.metrics(0).unwrap();
             while entry.dropped_replay.load(Ordering::Relaxed) == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             assert_eq!(entry.dropped_invalid.load(Ordering::Relaxed), 50);
             assert_eq!(entry.forwarded.load(Ordering::Relaxed), 1);
-            assert_eq!(net.metrics[2].delivered.load(Ordering::Relaxed), 1);
+            assert_eq!(net.metrics(2).unwrap().delivered.load(Ordering::Relaxed), 1);
             let text = entry.prometheus();
             assert!(text.contains("nullgate_mixnode_dropped_replay_total 1\n"));
             assert!(text.contains("nullgate_mixnode_dropped_invalid_total 50\n"));
@@ -417,21 +508,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_request_and_its_reply_cross_the_mixnet_over_six_hops() {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            let format = Sphinx::new(1024);
+            let mut net = Loopback::start(format, 4096, 8).await.unwrap();
+            let mut link = net.client_link().await.unwrap();
+            for _ in 0..3 {
+                net.round_trip(&mut link, b"request", &[Duration::ZERO; 3])
+                    .await
+                    .unwrap();
+            }
+            // Six hops a round trip, three forwarded by the entry per round trip.
+            assert_eq!(net.metrics(0).unwrap().forwarded.load(Ordering::Relaxed), 6);
+            assert_eq!(net.metrics(2).unwrap().delivered.load(Ordering::Relaxed), 6);
+        })
+        .await
+        .expect("bounded in time");
+    }
+
+    #[tokio::test]
     async fn an_unknown_client_cannot_open_a_link() {
         tokio::time::timeout(Duration::from_secs(30), async {
-            let net = three_layers(Sphinx::new(1024)).await;
-            let stranger = LinkKeypair::generate().unwrap();
-            let stream = TcpStream::connect(net.entry.socket).await.unwrap();
-            let mut link = Link::connect(stream, &stranger, &net.entry.link_key, FRAME)
-                .await
-                .unwrap();
+            let net = Loopback::start(Sphinx::new(1024), 4096, 9).await.unwrap();
+            let mut link = net.stranger_link().await.unwrap();
             // The entry refuses after the last handshake message and closes the link.
             let _ = link.send(b"anything").await;
             assert!(link.recv().await.is_err());
-            while net.metrics[0].links_failed.load(Ordering::Relaxed) == 0 {
+            let entry = net.metrics(0).unwrap();
+            while entry.links_failed.load(Ordering::Relaxed) == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            assert_eq!(net.metrics[0].received.load(Ordering::Relaxed), 0);
+            assert_eq!(entry.received.load(Ordering::Relaxed), 0);
         })
         .await
         .expect("bounded in time");
