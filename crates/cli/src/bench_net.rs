@@ -3,8 +3,9 @@
 //! So far: Sphinx packet creation and per-hop processing (2 KiB payloads, 3 hops), packets
 //! per second through one node's per-packet step on one core, OHTTP seal and open of a
 //! request and its response in-process, and a full OHTTP round trip over real HTTP on
-//! 127.0.0.1 (client → relay → gateway → upstream and back). The mixnet round-trip figures
-//! come with the mixnet's network layer.
+//! 127.0.0.1 (client → relay → gateway → upstream and back); and a mixnet round trip with zero
+//! configured delay over the loopback mixnet (three nodes on 127.0.0.1, Noise links): the
+//! request with a reply block through three layers, the reply through three layers again.
 
 use std::{
     sync::{Arc, RwLock},
@@ -19,6 +20,7 @@ use nullgate_net::{
     mixnet::{
         node::EpochState,
         packet::{Hop, PacketFormat, Sphinx},
+        server::Loopback,
     },
     ohttp::{
         GATEWAY_PATH, GatewayConfig, KeyRing, OhttpTransport, RelayConfig, gateway_router,
@@ -48,6 +50,9 @@ pub(crate) struct Args {
     /// Sphinx packets created and processed.
     #[arg(long, default_value_t = 2_000)]
     packets: usize,
+    /// Mixnet round trips (six hops each) timed with zero configured delay.
+    #[arg(long, default_value_t = 200)]
+    round_trips: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,6 +65,9 @@ struct Report {
     ohttp_round_trip_us_p90: f64,
     ohttp_loopback_ms_p50: f64,
     ohttp_loopback_ms_p90: f64,
+    mixnet_rtt_ms_p50_zero_delay: f64,
+    mixnet_rtt_ms_p90_zero_delay: f64,
+    mixnet_added_ms_per_hop_p50_zero_delay: f64,
     payload_bytes: usize,
     peak_rss_mb: f64,
 }
@@ -70,7 +78,7 @@ const PAYLOAD: usize = 1024;
 /// Runs the benchmark and prints the report.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.seals >= 1 && args.requests >= 1 && args.packets >= 1,
+        args.seals >= 1 && args.requests >= 1 && args.packets >= 1 && args.round_trips >= 1,
         "counts must be at least 1"
     );
     let sphinx = sphinx_figures(&args)?;
@@ -106,7 +114,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
 
-    let loopback = tokio::runtime::Runtime::new()?.block_on(loopback(keys, &args))?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let loopback = runtime.block_on(loopback(keys, &args))?;
+    let mixnet = runtime.block_on(mixnet_round_trips(&args))?;
     let report = Report {
         sphinx_create_us_p50: sphinx.create_us_p50,
         sphinx_hop_us_p50: sphinx.hop_us_p50,
@@ -116,6 +126,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         ohttp_round_trip_us_p90: percentile_ms(&seal_times, 90) * 1000.0,
         ohttp_loopback_ms_p50: percentile_ms(&loopback, 50),
         ohttp_loopback_ms_p90: percentile_ms(&loopback, 90),
+        mixnet_rtt_ms_p50_zero_delay: percentile_ms(&mixnet, 50),
+        mixnet_rtt_ms_p90_zero_delay: percentile_ms(&mixnet, 90),
+        mixnet_added_ms_per_hop_p50_zero_delay: percentile_ms(&mixnet, 50) / 6.0,
         payload_bytes: PAYLOAD,
         peak_rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
     };
@@ -134,6 +147,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         println!(
             "  OHTTP via relay and gateway, loopback     p50 {:>8.2} ms   p90 {:>8.2} ms",
             report.ohttp_loopback_ms_p50, report.ohttp_loopback_ms_p90
+        );
+        println!(
+            "  mixnet round trip, 6 hops, zero delay     p50 {:>8.2} ms   p90 {:>8.2} ms   per hop {:>6.3} ms",
+            report.mixnet_rtt_ms_p50_zero_delay,
+            report.mixnet_rtt_ms_p90_zero_delay,
+            report.mixnet_added_ms_per_hop_p50_zero_delay
         );
         println!("  peak RSS {:>8.1} MB", report.peak_rss_mb);
     }
@@ -245,4 +264,26 @@ async fn serve(router: Router) -> anyhow::Result<std::net::SocketAddr> {
     let address = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router).await });
     Ok(address)
+}
+
+/// Round trips through the loopback mixnet with zero configured delay, after 5 warm-ups.
+async fn mixnet_round_trips(args: &Args) -> anyhow::Result<Vec<Duration>> {
+    let format = Sphinx::new(SPHINX_PAYLOAD);
+    let mut net = Loopback::start(format, format.packet_size() + 64, 1).await?;
+    let mut link = net.client_link().await?;
+    let bar = new_bar(!args.json, "mixnet round trips", args.round_trips + 5);
+    let mut times = Vec::with_capacity(args.round_trips);
+    for i in 0..args.round_trips + 5 {
+        let elapsed = tokio::time::timeout(
+            Duration::from_secs(10),
+            net.round_trip(&mut link, b"bench request", &[Duration::ZERO; 3]),
+        )
+        .await??;
+        if i >= 5 {
+            times.push(elapsed);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(times)
 }
