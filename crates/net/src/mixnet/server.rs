@@ -527,6 +527,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_delays_the_output_order_differs_from_the_input_order() {
+        use rand::SeedableRng;
+
+        use crate::mixnet::timing::hop_delays;
+
+        tokio::time::timeout(Duration::from_secs(30), async {
+            let format = Sphinx::new(1024);
+            let mut net = Loopback::start(format, 4096, 10).await.unwrap();
+            let mut link = net.client_link().await.unwrap();
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(10);
+            let packets: Vec<Vec<u8>> = (0..20u8)
+                .map(|i| {
+                    let delays = hop_delays(
+                        &mut rng,
+                        3,
+                        Duration::from_millis(5),
+                        Duration::from_millis(40),
+                    );
+                    format
+                        .create(&[i], net.route(), [0xde; 32], &delays)
+                        .unwrap()
+                })
+                .collect();
+            for packet in &packets {
+                link.send(packet).await.unwrap();
+            }
+            let mut order = Vec::new();
+            for _ in 0..packets.len() {
+                let delivered = net.next_delivery().await.unwrap();
+                order.push(format.plaintext(&delivered.payload).unwrap()[0]);
+            }
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(
+                sorted,
+                (0..20u8).collect::<Vec<_>>(),
+                "every packet arrives once"
+            );
+            assert_ne!(order, sorted, "the mix reorders");
+        })
+        .await
+        .expect("bounded in time");
+    }
+
+    #[tokio::test]
     async fn an_unknown_client_cannot_open_a_link() {
         tokio::time::timeout(Duration::from_secs(30), async {
             let net = Loopback::start(Sphinx::new(1024), 4096, 9).await.unwrap();
