@@ -12,10 +12,15 @@
 //! - [`socks`]: SOCKS5 (`tokio-socks`) for Tor and Nym clients, with isolation through SOCKS
 //!   credentials (Tor's `IsolateSOCKSAuth`).
 //! - [`direct`]: plain HTTP, for tests only: it hides nothing.
+//! - `tor` (cargo feature `tor`, off by default): embedded Tor through `arti-client`, with
+//!   isolation through arti's isolation tokens.
+//! - [`mixnet`]: the Loopix-style mixnet on Sphinx packets, so far its parts (packets, nodes
+//!   on Noise links, directory, fragments, timing) and a loopback harness, not yet a
+//!   [`Transport`].
 //!
-//! Deliberately not here yet: the Loopix-style mixnet on Sphinx packets, embedded Tor
-//! (`arti-client`) and TLS inside stream transports (issue 4 continues). This crate knows
-//! nothing about credits: it moves opaque requests.
+//! Deliberately not here yet: the mixnet as a transport with its exit, and TLS inside
+//! stream transports (issue 4 continues). This crate knows nothing about credits: it moves
+//! opaque requests.
 
 pub mod direct;
 mod error;
@@ -24,6 +29,8 @@ pub mod mixnet;
 pub mod ohttp;
 pub mod socks;
 mod stream;
+#[cfg(feature = "tor")]
+pub mod tor;
 mod transport;
 
 pub use error::NetError;

@@ -54,7 +54,7 @@ impl Transport for Socks5Transport {
     }
 }
 
-fn split_authority(authority: &str) -> Result<(String, u16), NetError> {
+pub(crate) fn split_authority(authority: &str) -> Result<(String, u16), NetError> {
     let (host, port) = authority
         .rsplit_once(':')
         .ok_or_else(|| NetError::BadMessage(format!("authority {authority:?} has no port")))?;
