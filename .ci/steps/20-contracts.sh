@@ -7,8 +7,9 @@ cd "$(dirname "$0")/../.."
 echo "-- npm ci (solc, forge, anvil at the versions in contracts/package-lock.json)"
 (cd contracts && npm ci --no-audit --no-fund)
 
-echo "-- regenerate the Poseidon library and its vectors"
+echo "-- regenerate the Poseidon library, its vectors, and the exit verifier (DEV key) with its proof fixture"
 cargo run --locked --quiet -p nullgate-solgen -- poseidon
+cargo run --locked --quiet -p nullgate-solgen -- exit-verifier
 
 cd contracts
 export HOME="${HOME:-/tmp}"
@@ -21,7 +22,7 @@ generated=(src/generated test/generated artifacts)
 if ! git diff --exit-code --stat -- "${generated[@]}" \
     || [ -n "$(git ls-files --others --exclude-standard -- "${generated[@]}")" ]; then
     echo "contracts: generated Solidity or artifacts differ from the committed ones." >&2
-    echo "Regenerate (cargo run -p nullgate-solgen -- poseidon; forge build; node tools/export-artifacts.mjs) and commit." >&2
+    echo "Regenerate (cargo run -p nullgate-solgen -- poseidon; ... -- exit-verifier; forge build --force; node tools/export-artifacts.mjs) and commit." >&2
     exit 1
 fi
 

@@ -191,6 +191,8 @@ contract NoteVault {
     /// @notice The EIP-712 type of a clearance (§8).
     bytes32 public constant CLEARANCE_TYPEHASH = keccak256("Clearance(uint256 nullifier)");
     /// secp256k1's group order / 2: signatures with a larger `s` are refused (malleability).
+    /// XORed into the stored deposits digest (any non-zero constant).
+    bytes32 internal constant DIGEST_MASK = bytes32(uint256(1));
     uint256 internal constant SECP256K1_HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     // ---------------------------------------------------------------- immutables (§2)
@@ -252,8 +254,9 @@ contract NoteVault {
     uint32 public keyCount;
     /// @notice When the last key was registered.
     uint64 public lastKeyRegistration;
-    /// @notice The running digest of §3 / §11.
-    bytes32 public depositsDigest;
+    /// The running digest of §3 / §11 XOR `DIGEST_MASK`: the slot is non-zero from
+    /// deployment, so the first deposit does not pay for creating it (read `depositsDigest`).
+    bytes32 private _maskedDigest;
 
     /// @notice The treasury's credit, in credit units, withdrawn by `withdrawTreasury`.
     uint256 public treasuryCredit;
@@ -328,6 +331,7 @@ contract NoteVault {
         _priceListHash = d.priceListHash;
         ohttpKeysHash = d.ohttpKeysHash;
 
+        _maskedDigest = DIGEST_MASK; // the digest starts at zero (§11)
         _keys[1] = StateKey(d.stateKeyX, d.stateKeyY, uint64(block.timestamp), false, 0);
         keyCount = 1;
         lastKeyRegistration = uint64(block.timestamp);
@@ -358,7 +362,7 @@ contract NoteVault {
         (uint32 count, bytes32 digest) = _depositState();
         (count, digest) = _addNote(commitment, amount, count, digest);
         depositCount = count;
-        depositsDigest = digest;
+        _maskedDigest = digest ^ DIGEST_MASK;
         _collect(uint256(amount) * unitSize);
     }
 
@@ -375,7 +379,7 @@ contract NoteVault {
             total += amounts[i];
         }
         depositCount = count;
-        depositsDigest = digest;
+        _maskedDigest = digest ^ DIGEST_MASK;
         _collect(total * unitSize);
     }
 
@@ -583,6 +587,12 @@ contract NoteVault {
 
     // ---------------------------------------------------------------- views
 
+    /// @notice The running digest of the deposits (§3, §11): zero before the first deposit.
+    /// @return The digest.
+    function depositsDigest() public view returns (bytes32) {
+        return _maskedDigest ^ DIGEST_MASK;
+    }
+
     /// @notice The note with commitment `commitment` (status None if there is none).
     /// @param commitment The commitment `C`.
     /// @return The note.
@@ -650,7 +660,7 @@ contract NoteVault {
 
     function _depositState() private view returns (uint32 count, bytes32 digest) {
         if (depositsPaused) revert DepositsPaused();
-        return (depositCount, depositsDigest);
+        return (depositCount, depositsDigest());
     }
 
     function _addNote(uint256 commitment, uint64 amount, uint32 count, bytes32 digest)

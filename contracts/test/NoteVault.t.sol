@@ -297,6 +297,7 @@ contract DepositTest is VaultTestBase {
 
     function test_DepositsDigestMatchesAnIndependentComputation() public {
         bytes32 expected;
+        assertEq(vault.depositsDigest(), expected, "the digest starts at zero");
         uint256[] memory cs = new uint256[](3);
         uint64[] memory ds = new uint64[](3);
         for (uint256 i = 0; i < 3; i++) {
@@ -1098,17 +1099,16 @@ contract TokenVaultTest is VaultTestBase {
 /// `forge test --isolate --gas-report --match-test <test>` (every top-level call a transaction
 /// of its own, 21,000 and calldata included) reports exactly that scenario's figures.
 contract GasTest is VaultTestBase {
-    /// Two ETH deposits: the first writes `depositsDigest` from zero (max), the second is the
-    /// steady state (min).
+    /// Two ETH deposits: the first into a fresh vault and the steady state (the digest's slot
+    /// is non-zero from deployment, so both cost the same).
     function test_GasDepositEth() public {
         depositNote(1, 500);
         depositNote(2, 500);
         assertEq(vault.depositCount(), 2, "count");
     }
 
-    /// `initiateExit` with a real Groth16 verification of 12 public inputs (the generated
-    /// ThrowawayVerifier behind GasMeasuringExitVerifier: the exit verifier's shape plus one
-    /// extra call).
+    /// `initiateExit` with a real Groth16 verification (the generated ExitVerifier on a real
+    /// exit proof, behind GasMeasuringExitVerifier: one extra call).
     function test_GasInitiateExitWithARealGroth16Verification() public {
         NoteVault.Deployment memory d = deployment(address(0));
         d.exitVerifier = new GasMeasuringExitVerifier();

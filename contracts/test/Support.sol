@@ -3,8 +3,8 @@ pragma solidity 0.8.37;
 
 import {NoteVault} from "../src/NoteVault.sol";
 import {IExitVerifier} from "../src/IExitVerifier.sol";
-import {ThrowawayVerifier} from "./generated/ThrowawayVerifier.sol";
-import {ThrowawayProof} from "./generated/ThrowawayProof.sol";
+import {ExitVerifier} from "../src/generated/ExitVerifier.sol";
+import {ExitProof} from "./generated/ExitProof.sol";
 
 /// The Foundry cheatcodes these tests use, declared inline (no forge-std download).
 interface Vm {
@@ -111,14 +111,14 @@ contract TestOnlyExitVerifier is IExitVerifier {
     }
 }
 
-/// TEST ONLY, for gas measurement: on every call it runs a real Groth16 verification with 12
-/// public inputs (the generated ThrowawayVerifier on its fixture proof), whatever it is given,
-/// so `initiateExit` pays what the real exit verifier costs, plus one extra call.
+/// TEST ONLY, for gas measurement: on every call it runs the generated ExitVerifier on the real
+/// exit proof of the fixture, whatever it is given, so `initiateExit` pays what the real exit
+/// verifier costs, plus one extra call.
 contract GasMeasuringExitVerifier is IExitVerifier {
-    ThrowawayVerifier public immutable inner = new ThrowawayVerifier();
+    ExitVerifier public immutable inner = new ExitVerifier();
 
     function verifyProof(uint256[8] calldata, uint256[12] calldata) external view {
-        inner.verifyProof(ThrowawayProof.proof(), ThrowawayProof.inputs());
+        inner.verifyProof(ExitProof.proof(), ExitProof.inputs());
     }
 }
 

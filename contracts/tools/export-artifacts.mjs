@@ -3,7 +3,10 @@
 // Run from contracts/ after `forge build`.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 
-const CONTRACTS = [["NoteVault.sol", "NoteVault"]];
+const CONTRACTS = [
+  ["NoteVault.sol", "NoteVault"],
+  ["ExitVerifier.sol", "ExitVerifier"],
+];
 
 mkdirSync("artifacts", { recursive: true });
 for (const [file, name] of CONTRACTS) {

@@ -18,7 +18,7 @@ node_modules/.bin/forge script script/GasOnAnvil.s.sol --rpc-url "http://127.0.0
 node -e '
 const run = require(process.argv[1]);
 const labels = ["deploy GasMeasuringExitVerifier", "deploy NoteVault (ETH)", "deposit ETH, first note",
-  "deposit ETH, steady state", "deposit ETH, third note", "initiateExit (real 12-input Groth16)",
+  "deposit ETH, steady state", "deposit ETH, third note", "initiateExit (real exit verifier on a real exit proof, via GasMeasuringExitVerifier)",
   "slash, credit from zero", "slash, credit non-zero", "deploy TestToken", "deploy NoteVault (ERC-20)",
   "mint", "approve", "deposit ERC-20, first note", "deposit ERC-20, steady state"];
 run.receipts.forEach((r, i) => console.log(`${labels[i] ?? i}: ${parseInt(r.gasUsed, 16)}`));

@@ -3,6 +3,9 @@
 //! - `poseidon [--contracts DIR]` writes `DIR/src/generated/Poseidon.sol` (the on-chain
 //!   Poseidon, PROTOCOL §1) and `DIR/test/generated/PoseidonVectors.sol` (reference outputs of
 //!   `light-poseidon` for the Foundry tests). `DIR` defaults to the repository's `contracts/`.
+//! - `exit-verifier [--contracts DIR]` writes `DIR/src/generated/ExitVerifier.sol`, the exit
+//!   circuit's verifier under the DEV keys of `nullgate-zk`, and `DIR/test/generated/ExitProof.sol`
+//!   (a real exit proof the Foundry tests verify on the EVM).
 //! - `verifier --vk FILE --name NAME --out FILE.sol` renders a Groth16 verifier from an
 //!   arkworks verifying key (compressed serialisation, bare or in a `nullgate-zk` key file)
 //!   with `taceo-groth16-sol`, and prints the key's pinned hash.
@@ -10,6 +13,7 @@
 //! CI (`.ci/steps/20-contracts.sh`) reruns the generator and fails if the committed files
 //! differ.
 
+mod exit;
 mod poseidon;
 mod verifier;
 
@@ -21,6 +25,7 @@ const VECTOR_CASES: usize = 8;
 
 const USAGE: &str = "usage:
   nullgate-solgen poseidon [--contracts DIR]
+  nullgate-solgen exit-verifier [--contracts DIR]
   nullgate-solgen verifier --vk FILE --name CONTRACT --out FILE.sol";
 
 fn main() -> ExitCode {
@@ -37,15 +42,16 @@ fn main() -> ExitCode {
 fn run(args: &[String]) -> Result<(), String> {
     let (command, rest) = args.split_first().ok_or("no subcommand")?;
     let options = Options::parse(rest)?;
+    let contracts = || {
+        options
+            .get("--contracts")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts"))
+    };
     match command.as_str() {
         "poseidon" => {
             options.only(&["--contracts"])?;
-            let contracts = options
-                .get("--contracts")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
-                });
+            let contracts = contracts();
             write(
                 &contracts.join("src/generated/Poseidon.sol"),
                 &poseidon::render_library(),
@@ -55,12 +61,30 @@ fn run(args: &[String]) -> Result<(), String> {
                 &poseidon::render_vectors(VECTOR_CASES),
             )
         }
+        "exit-verifier" => {
+            options.only(&["--contracts"])?;
+            let contracts = contracts();
+            let key = exit::dev_key()?;
+            write(
+                &contracts.join("src/generated/ExitVerifier.sol"),
+                &exit::render_verifier(&key)?,
+            )?;
+            write(
+                &contracts.join("test/generated/ExitProof.sol"),
+                &exit::render_proof_fixture(&key)?,
+            )?;
+            println!(
+                "DEV exit verifying key hash: {}",
+                verifier::key_hash(&exit::verifying_key_bytes(&key))
+            );
+            Ok(())
+        }
         "verifier" => {
             options.only(&["--vk", "--name", "--out"])?;
             let vk_path = options.require("--vk")?;
             let file = std::fs::read(vk_path).map_err(|e| format!("reading {vk_path}: {e}"))?;
             let body = verifier::key_body(&file)?;
-            let source = verifier::render(body, options.require("--name")?)?;
+            let source = verifier::render(body, options.require("--name")?, "verifier")?;
             write(&PathBuf::from(options.require("--out")?), &source)?;
             println!(
                 "verifying key hash (PROTOCOL §11, the vault's pinned hash): {}",
@@ -140,6 +164,30 @@ mod tests {
             assert!(
                 committed == fresh,
                 "contracts/{path} is stale: run `cargo run -p nullgate-solgen -- poseidon`"
+            );
+        }
+    }
+
+    /// The committed exit verifier and proof fixture are what the DEV exit key gives today.
+    #[test]
+    fn committed_exit_files_are_current() {
+        let contracts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts");
+        let key = exit::dev_key().unwrap();
+        let cases = [
+            (
+                "src/generated/ExitVerifier.sol",
+                exit::render_verifier(&key).unwrap(),
+            ),
+            (
+                "test/generated/ExitProof.sol",
+                exit::render_proof_fixture(&key).unwrap(),
+            ),
+        ];
+        for (path, fresh) in cases {
+            let committed = std::fs::read_to_string(contracts.join(path)).unwrap_or_default();
+            assert!(
+                committed == fresh,
+                "contracts/{path} is stale: run `cargo run -p nullgate-solgen -- exit-verifier`"
             );
         }
     }
