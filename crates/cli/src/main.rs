@@ -8,6 +8,7 @@ mod bench_zk;
 mod relay;
 mod setup;
 mod stats;
+mod vault;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,9 @@ enum Command {
     Setup(setup::Args),
     /// Run an OHTTP relay: forwards sealed requests to one gateway, strips client metadata.
     Relay(relay::Args),
+    /// Operator: deploy a vault (embedded chain or --rpc-url) and print its parameters.
+    #[command(subcommand)]
+    Vault(vault::Command),
 }
 
 /// What `nullgate bench` measures.
@@ -47,5 +51,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Net(args)) => bench_net::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Relay(args) => relay::run(args),
+        Command::Vault(command) => vault::run(command),
     }
 }

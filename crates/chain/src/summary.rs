@@ -1,0 +1,117 @@
+//! A deployed vault's parameters, read back from the chain (what an operator prints after
+//! deploying, and what a client compares `/.well-known/nullgate` against).
+
+use alloy::primitives::{Address, B256, U256};
+use serde::Serialize;
+
+use crate::ChainError;
+use crate::bindings::NoteVault;
+use crate::ledger::BlockRef;
+use crate::vault::Vault;
+
+/// Every parameter of PROTOCOL §2 as the vault reports it now.
+#[derive(Clone, Debug, Serialize)]
+pub struct VaultSummary {
+    /// The vault's address.
+    pub address: Address,
+    /// The chain id.
+    pub chain_id: u64,
+    /// `dom` (hex, big-endian).
+    pub dom: U256,
+    /// The exit verifier contract.
+    pub exit_verifier: Address,
+    /// The asset; the zero address for native ETH.
+    pub asset: Address,
+    /// Token base units per credit unit.
+    pub unit_size: U256,
+    /// The smallest deposit, credit units.
+    pub min_deposit: u64,
+    /// `C_1 < … < C_max`.
+    pub cost_classes: Vec<u64>,
+    /// `Δ_min`.
+    pub floor_fee: u64,
+    /// `W`, seconds.
+    pub exit_window: u64,
+    /// `G_exp`, seconds.
+    pub expiry_grace: u64,
+    /// `TTL`, seconds.
+    pub note_lifetime: u64,
+    /// Pinned SHA-256 of the request proving key.
+    pub request_proving_key_hash: B256,
+    /// Pinned SHA-256 of the exit proving key.
+    pub exit_proving_key_hash: B256,
+    /// Pinned SHA-256 of the request verifying key.
+    pub request_verifying_key_hash: B256,
+    /// Pinned SHA-256 of the exit verifying key.
+    pub exit_verifying_key_hash: B256,
+    /// Whether the keys are DEV keys.
+    pub dev_keys: bool,
+    /// The current state key's number.
+    pub current_key: u32,
+    /// Its coordinates (EIP-2494).
+    pub current_key_point: (U256, U256),
+    /// The operator.
+    pub operator: Address,
+    /// The treasury.
+    pub treasury: Address,
+    /// The clearance signer.
+    pub clearance_signer: Address,
+    /// The price list hash in effect.
+    pub price_list_hash: B256,
+    /// The OHTTP key configurations hash.
+    pub ohttp_keys_hash: B256,
+    /// Notes deposited so far.
+    pub deposit_count: u32,
+    /// Whether deposits are paused.
+    pub deposits_paused: bool,
+}
+
+impl Vault {
+    /// Reads every parameter at the newest block.
+    pub async fn summary(&self) -> Result<VaultSummary, ChainError> {
+        let at = BlockRef::Latest;
+        let current_key = self.read(NoteVault::currentKeyNumberCall {}, at).await?;
+        let key = self
+            .read(
+                NoteVault::stateKeyCall {
+                    number: current_key,
+                },
+                at,
+            )
+            .await?;
+        Ok(VaultSummary {
+            address: self.address(),
+            chain_id: self.ledger().chain_id().await?,
+            dom: self.read(NoteVault::domCall {}, at).await?,
+            exit_verifier: self.read(NoteVault::exitVerifierCall {}, at).await?,
+            asset: self.read(NoteVault::assetCall {}, at).await?,
+            unit_size: self.unit_size(),
+            min_deposit: self.read(NoteVault::minDepositCall {}, at).await?,
+            cost_classes: self.read(NoteVault::costClassesCall {}, at).await?,
+            floor_fee: self.read(NoteVault::floorFeeCall {}, at).await?,
+            exit_window: self.read(NoteVault::exitWindowCall {}, at).await?,
+            expiry_grace: self.read(NoteVault::expiryGraceCall {}, at).await?,
+            note_lifetime: self.read(NoteVault::noteLifetimeCall {}, at).await?,
+            request_proving_key_hash: self
+                .read(NoteVault::requestProvingKeyHashCall {}, at)
+                .await?,
+            exit_proving_key_hash: self.read(NoteVault::exitProvingKeyHashCall {}, at).await?,
+            request_verifying_key_hash: self
+                .read(NoteVault::requestVerifyingKeyHashCall {}, at)
+                .await?,
+            exit_verifying_key_hash: self
+                .read(NoteVault::exitVerifyingKeyHashCall {}, at)
+                .await?,
+            dev_keys: self.read(NoteVault::devKeysCall {}, at).await?,
+            current_key,
+            current_key_point: (key.x, key.y),
+            operator: self.read(NoteVault::operatorCall {}, at).await?,
+            treasury: self.read(NoteVault::treasuryCall {}, at).await?,
+            clearance_signer: self.read(NoteVault::clearanceSignerCall {}, at).await?,
+            price_list_hash: self.read(NoteVault::priceListHashCall {}, at).await?,
+            ohttp_keys_hash: self.read(NoteVault::ohttpKeysHashCall {}, at).await?,
+            deposit_count: self.read(NoteVault::depositCountCall {}, at).await?,
+            deposits_paused: self.read(NoteVault::depositsPausedCall {}, at).await?,
+        })
+    }
+}

@@ -1,0 +1,386 @@
+//! `nullgate vault`: the operator deploys a vault and reads its parameters back, on the
+//! embedded chain or any JSON-RPC endpoint. (User commands come with the wallet.)
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use nullgate_chain::{
+    Address, EmbeddedLedger, Finality, KeyHashes, Ledger, PrivateKeySigner, RpcLedger, Vault,
+    VaultParams, VaultSummary, dev_signers,
+};
+use nullgate_zk::{
+    groth16::CircuitKind,
+    keys::{DEV_SEED, dev_setup},
+    schnorr::SecretKey,
+};
+use serde::Deserialize;
+
+use crate::bench_zk::new_spinner;
+
+/// `nullgate vault …`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Deploy the exit verifier and a vault; print the vault's address and parameters.
+    Deploy(DeployArgs),
+    /// Print a deployed vault's parameters.
+    Show(ShowArgs),
+}
+
+/// Where the chain is.
+#[derive(Debug, clap::Args)]
+struct ChainArgs {
+    /// A JSON-RPC endpoint (anvil, an L2, mainnet). Without it: the embedded chain.
+    #[arg(long)]
+    rpc_url: Option<String>,
+    /// The sender's private key in hex (or set NULLGATE_PRIVATE_KEY). Never logged.
+    #[arg(long)]
+    private_key: Option<String>,
+    /// Send from dev account N of the public test mnemonic (anvil, the embedded chain).
+    #[arg(long, conflicts_with = "private_key")]
+    dev_account: Option<u32>,
+    /// For chains without a `finalized` block tag: blocks below the head that count as final.
+    #[arg(long)]
+    confirmations: Option<u64>,
+    /// The embedded chain's state file: loaded if it exists, written after the command.
+    #[arg(long)]
+    snapshot: Option<PathBuf>,
+}
+
+/// Options of `nullgate vault deploy`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DeployArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// Key directory written by `nullgate setup` (its keys.json hashes are pinned). Without
+    /// it the DEV keys are set up in-process.
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// The gateway's state key (secret, hex): read if the file exists, else created (0600).
+    #[arg(long, default_value = "state-key.hex")]
+    state_key: PathBuf,
+    /// Token base units (wei for ETH) per credit unit.
+    #[arg(long, default_value_t = 1_000_000_000)]
+    unit_size: u128,
+    /// An ERC-20 token instead of native ETH.
+    #[arg(long)]
+    asset: Option<Address>,
+    /// The smallest deposit, credit units.
+    #[arg(long, default_value_t = 1_000)]
+    min_deposit: u64,
+    /// Cost classes, strictly increasing, comma separated (at most 8).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u64, 10, 100, 1_000])]
+    classes: Vec<u64>,
+    /// The floor fee `Δ_min ≤ C_1`.
+    #[arg(long, default_value_t = 1)]
+    floor_fee: u64,
+    /// The exit window `W`, seconds.
+    #[arg(long, default_value_t = 3_600)]
+    exit_window: u64,
+    /// The expiry grace `G_exp ≥ W`, seconds.
+    #[arg(long, default_value_t = 86_400)]
+    expiry_grace: u64,
+    /// The note lifetime, seconds.
+    #[arg(long, default_value_t = 30 * 86_400)]
+    note_lifetime: u64,
+    /// The treasury (default: the deployer).
+    #[arg(long)]
+    treasury: Option<Address>,
+    /// The clearance signer (default: the deployer).
+    #[arg(long)]
+    clearance_signer: Option<Address>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `nullgate vault show`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    chain: ChainArgs,
+    /// The vault's address.
+    #[arg(long)]
+    address: Address,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `nullgate vault …`.
+pub(crate) fn run(command: Command) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        match command {
+            Command::Deploy(args) => deploy(args).await,
+            Command::Show(args) => show(args).await,
+        }
+    })
+}
+
+/// An opened chain: the ledger, the sender, and the embedded chain to snapshot if any.
+struct Opened {
+    ledger: Arc<dyn Ledger>,
+    sender: Address,
+    embedded: Option<(Arc<EmbeddedLedger>, PathBuf)>,
+}
+
+fn open(args: &ChainArgs) -> anyhow::Result<Opened> {
+    let private_key = args
+        .private_key
+        .clone()
+        .or_else(|| std::env::var("NULLGATE_PRIVATE_KEY").ok());
+    let signer = match (&private_key, args.dev_account) {
+        (Some(hex_key), _) => hex_key
+            .trim()
+            .parse::<PrivateKeySigner>()
+            .map_err(|_| anyhow::anyhow!("--private-key is not a 32-byte hex private key"))?,
+        (None, index) => {
+            let index = index.unwrap_or(0);
+            if args.rpc_url.is_some() && args.dev_account.is_none() {
+                bail!(
+                    "--rpc-url needs --private-key (or NULLGATE_PRIVATE_KEY), or --dev-account N for a dev node"
+                );
+            }
+            dev_signers(index + 1)
+                .pop()
+                .context("dev account index out of range")?
+        }
+    };
+    let sender = signer.address();
+    match &args.rpc_url {
+        Some(url) => {
+            if args.snapshot.is_some() {
+                bail!("--snapshot is for the embedded chain; drop it when using --rpc-url");
+            }
+            let finality = args
+                .confirmations
+                .map_or(Finality::FinalizedTag, Finality::Confirmations);
+            let ledger = RpcLedger::connect(url, vec![signer], finality)?;
+            Ok(Opened {
+                ledger: Arc::new(ledger),
+                sender,
+                embedded: None,
+            })
+        }
+        None => {
+            if private_key.is_some() {
+                bail!("the embedded chain funds only the dev accounts: use --dev-account N");
+            }
+            let chain = match &args.snapshot {
+                Some(path) if path.exists() => EmbeddedLedger::load_snapshot(path)?,
+                _ => EmbeddedLedger::new(),
+            };
+            let chain = Arc::new(chain);
+            Ok(Opened {
+                ledger: chain.clone(),
+                sender,
+                embedded: args.snapshot.clone().map(|path| (chain, path)),
+            })
+        }
+    }
+}
+
+impl Opened {
+    fn save(&self) -> anyhow::Result<()> {
+        if let Some((chain, path)) = &self.embedded {
+            chain.save_snapshot(path)?;
+            eprintln!("embedded chain saved to {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    let opened = open(&args.chain)?;
+    let (keys, dev_keys) = match &args.keys {
+        Some(dir) => read_key_hashes(dir)?,
+        None => {
+            let spinner = new_spinner(!args.json, "DEV setup of the request and exit keys");
+            let request = dev_setup(CircuitKind::Request, &DEV_SEED)?;
+            let exit = dev_setup(CircuitKind::Exit, &DEV_SEED)?;
+            spinner.finish_and_clear();
+            (KeyHashes::of(&request, &exit)?, true)
+        }
+    };
+    let state_key = state_key(&args.state_key)?;
+    let mut params = VaultParams::dev(keys, state_key.public_key(), opened.sender);
+    params.dev_keys = dev_keys;
+    params.asset = args.asset;
+    params.unit_size = nullgate_chain::U256::from(args.unit_size);
+    params.min_deposit = args.min_deposit;
+    params.cost_classes = args.classes;
+    params.floor_fee = args.floor_fee;
+    params.exit_window = args.exit_window;
+    params.expiry_grace = args.expiry_grace;
+    params.note_lifetime = args.note_lifetime;
+    params.treasury = args.treasury.unwrap_or(opened.sender);
+    params.clearance_signer = args.clearance_signer.unwrap_or(opened.sender);
+
+    let spinner = new_spinner(!args.json, "deploying the exit verifier and the vault");
+    let vault = Vault::deploy(opened.ledger.clone(), opened.sender, &params).await?;
+    spinner.finish_and_clear();
+    let summary = vault.summary().await?;
+    print(&summary, args.json)?;
+    opened.save()
+}
+
+async fn show(args: ShowArgs) -> anyhow::Result<()> {
+    let opened = open(&args.chain)?;
+    let vault = Vault::at(opened.ledger.clone(), args.address)
+        .await
+        .with_context(|| format!("no vault answers at {}", args.address))?;
+    print(&vault.summary().await?, args.json)
+}
+
+/// The `keys.json` records `nullgate setup` writes.
+#[derive(Deserialize)]
+struct KeyRecord {
+    circuit: String,
+    dev: bool,
+    proving_key_sha256: String,
+    verifying_key_sha256: String,
+}
+
+fn read_key_hashes(dir: &Path) -> anyhow::Result<(KeyHashes, bool)> {
+    let path = dir.join("keys.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} (write it with `nullgate setup`)",
+            path.display()
+        )
+    })?;
+    let records: Vec<KeyRecord> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a keys.json", path.display()))?;
+    let find = |circuit: &str| -> anyhow::Result<&KeyRecord> {
+        records
+            .iter()
+            .find(|r| r.circuit == circuit)
+            .with_context(|| format!("{} has no {circuit} key", path.display()))
+    };
+    let hash = |hex_hash: &str| -> anyhow::Result<[u8; 32]> {
+        hex::decode(hex_hash)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .with_context(|| {
+                format!(
+                    "{} holds a hash that is not 32 bytes of hex",
+                    path.display()
+                )
+            })
+    };
+    let (request, exit) = (find("request")?, find("exit")?);
+    Ok((
+        KeyHashes {
+            request_proving: hash(&request.proving_key_sha256)?,
+            exit_proving: hash(&exit.proving_key_sha256)?,
+            request_verifying: hash(&request.verifying_key_sha256)?,
+            exit_verifying: hash(&exit.verifying_key_sha256)?,
+        },
+        request.dev || exit.dev,
+    ))
+}
+
+/// Reads the state key, or creates one readable only by its owner.
+fn state_key(path: &Path) -> anyhow::Result<SecretKey> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the state key {}", path.display()))?;
+        let bytes = hex::decode(text.trim())
+            .ok()
+            .with_context(|| format!("{} is not hex", path.display()))?;
+        return SecretKey::from_bytes(&bytes)
+            .with_context(|| format!("{} is not a state key", path.display()));
+    }
+    let key = SecretKey::random(&mut rand::rngs::OsRng);
+    write_private(path, hex::encode(key.to_bytes()).as_bytes())?;
+    eprintln!(
+        "created a new state key in {} (keep it secret: the gateway signs with it)",
+        path.display()
+    );
+    Ok(key)
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn print(summary: &VaultSummary, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
+        return Ok(());
+    }
+    let asset = if summary.asset == Address::ZERO {
+        "native ETH".to_string()
+    } else {
+        format!("ERC-20 {}", summary.asset)
+    };
+    let rows: Vec<(&str, String)> = vec![
+        ("vault", summary.address.to_string()),
+        ("chain id", summary.chain_id.to_string()),
+        ("dom", format!("{:#066x}", summary.dom)),
+        ("exit verifier", summary.exit_verifier.to_string()),
+        ("asset", asset),
+        (
+            "unit size",
+            format!("{} base units per credit", summary.unit_size),
+        ),
+        (
+            "minimum deposit",
+            format!("{} credits", summary.min_deposit),
+        ),
+        ("cost classes", format!("{:?}", summary.cost_classes)),
+        ("floor fee", summary.floor_fee.to_string()),
+        ("exit window W", format!("{} s", summary.exit_window)),
+        ("expiry grace G_exp", format!("{} s", summary.expiry_grace)),
+        ("note lifetime", format!("{} s", summary.note_lifetime)),
+        (
+            "keys",
+            if summary.dev_keys {
+                "DEV (local chains only)".into()
+            } else {
+                "ceremony".into()
+            },
+        ),
+        (
+            "request pk sha256",
+            summary.request_proving_key_hash.to_string(),
+        ),
+        ("exit pk sha256", summary.exit_proving_key_hash.to_string()),
+        (
+            "request vk sha256",
+            summary.request_verifying_key_hash.to_string(),
+        ),
+        (
+            "exit vk sha256",
+            summary.exit_verifying_key_hash.to_string(),
+        ),
+        (
+            "current state key",
+            format!(
+                "#{} ({:#x}, {:#x})",
+                summary.current_key, summary.current_key_point.0, summary.current_key_point.1
+            ),
+        ),
+        ("operator", summary.operator.to_string()),
+        ("treasury", summary.treasury.to_string()),
+        ("clearance signer", summary.clearance_signer.to_string()),
+        ("price list hash", summary.price_list_hash.to_string()),
+        ("OHTTP keys hash", summary.ohttp_keys_hash.to_string()),
+        ("notes", summary.deposit_count.to_string()),
+        ("deposits paused", summary.deposits_paused.to_string()),
+    ];
+    for (name, value) in rows {
+        println!("{name:>20}  {value}");
+    }
+    Ok(())
+}
