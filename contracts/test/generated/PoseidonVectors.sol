@@ -3,7 +3,8 @@
 pragma solidity 0.8.37;
 
 /// Inputs and outputs of `light-poseidon` 0.5 `Poseidon::new_circom(n).hash(inputs)` on
-/// pseudo-random inputs (SHA-free counter construction, reduced mod p) and on p - 1.
+/// pseudo-random inputs (SHA-free counter construction, reduced mod p) and on p - 1;
+/// nullgate-zk's own Poseidon gives the same outputs (checked when generating).
 library PoseidonVectors {
     /// 8 cases of width 2: each row is 1 inputs then the hash.
     function width2() internal pure returns (uint256[2][8] memory v) {
