@@ -14,11 +14,11 @@
 //! - [`direct`]: plain HTTP, for tests only: it hides nothing.
 //! - `tor` (cargo feature `tor`, off by default): embedded Tor through `arti-client`, with
 //!   isolation through arti's isolation tokens.
-//! - [`mixnet`]: the Loopix-style mixnet on Sphinx packets, so far its parts (packets, nodes
-//!   on Noise links, directory, fragments, timing) and a loopback harness, not yet a
-//!   [`Transport`].
+//! - [`mixnet`]: the Loopix-style mixnet on Sphinx packets: nodes on Noise links, a signed
+//!   directory, an exit that forwards OHTTP-sealed requests to allowlisted gateways, and
+//!   [`mixnet::client::MixnetClient`], a [`Transport`] with Poisson cover traffic.
 //!
-//! Deliberately not here yet: the mixnet as a transport with its exit, and TLS inside
+//! Deliberately not here yet: the directory server with epoch rotation, and TLS inside
 //! stream transports (issue 4 continues). This crate knows nothing about credits: it moves
 //! opaque requests.
 

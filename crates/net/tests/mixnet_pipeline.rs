@@ -44,6 +44,7 @@ fn one_call_through_three_layers_and_back() {
     let entry = |i: usize| NodeEntry {
         address: [i as u8 + 1; 32],
         endpoint: format!("127.0.0.1:{}", 7000 + i),
+        link_key: [i as u8 + 100; 32],
         key: PublicKey::from(&secrets[i]).to_bytes(),
         next_key: [0; 32],
     };

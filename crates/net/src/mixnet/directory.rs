@@ -26,6 +26,9 @@ pub struct NodeEntry {
     pub address: NodeAddress,
     /// Where to connect to it (`host:port`).
     pub endpoint: String,
+    /// Its static Noise link key (hex), pinned by whoever dials it.
+    #[serde(with = "hex::serde")]
+    pub link_key: [u8; 32],
     /// Its Sphinx key for this epoch (hex).
     #[serde(with = "hex::serde")]
     pub key: [u8; 32],
@@ -128,6 +131,7 @@ mod tests {
         let node = |i: u8| NodeEntry {
             address: [i; 32],
             endpoint: format!("127.0.0.1:{}", 9000 + u16::from(i)),
+            link_key: [i + 100; 32],
             key: [i.wrapping_mul(3); 32],
             next_key: [i.wrapping_mul(5); 32],
         };

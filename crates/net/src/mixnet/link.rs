@@ -15,7 +15,9 @@
 // The handshake messages travel with a 2-byte big-endian length prefix; transport frames
 // need none, their length being fixed for the link.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 
 /// The Noise protocol name of every link.
 pub const NOISE_PATTERN: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
@@ -52,6 +54,9 @@ pub enum LinkError {
         /// The link's frame length.
         frame_len: usize,
     },
+    /// The other half of a split link panicked while holding the cipher state.
+    #[error("link cipher state poisoned by a panic")]
+    Poisoned,
 }
 
 impl From<snow::Error> for LinkError {
@@ -79,6 +84,15 @@ impl LinkKeypair {
             secret: keypair.private,
             public,
         })
+    }
+
+    /// The key pair with secret `secret` (for keys derived from a seed or read from a file).
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        let public = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(secret));
+        Self {
+            secret: secret.to_vec(),
+            public: public.to_bytes(),
+        }
     }
 
     /// The public half, as published in the directory.
@@ -182,23 +196,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Link<S> {
 
     /// Sends `payload` as one frame of exactly the link's frame length.
     pub async fn send(&mut self, payload: &[u8]) -> Result<(), LinkError> {
-        if payload.len() > self.max_payload() {
-            return Err(LinkError::TooLarge {
-                len: payload.len(),
-                frame_len: self.frame_len,
-            });
-        }
-        let mut plain = vec![0u8; self.frame_len - TAG_LEN];
-        let len = u16::try_from(payload.len()).map_err(|_| LinkError::TooLarge {
-            len: payload.len(),
-            frame_len: self.frame_len,
-        })?;
-        plain[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
-        plain[LEN_PREFIX..LEN_PREFIX + payload.len()].copy_from_slice(payload);
-        let mut frame = vec![0u8; self.frame_len];
-        let written = self.noise.write_message(&plain, &mut frame)?;
-        debug_assert_eq!(written, self.frame_len);
-        self.stream.write_all(&frame[..written]).await?;
+        let frame = seal_frame(&mut self.noise, self.frame_len, payload)?;
+        self.stream.write_all(&frame).await?;
         self.stream.flush().await?;
         Ok(())
     }
@@ -207,16 +206,106 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Link<S> {
     pub async fn recv(&mut self) -> Result<Vec<u8>, LinkError> {
         let mut frame = vec![0u8; self.frame_len];
         self.stream.read_exact(&mut frame).await?;
-        let mut plain = vec![0u8; self.frame_len];
-        let len = self.noise.read_message(&frame, &mut plain)?;
-        let plain = &plain[..len];
-        let prefix = plain.get(..LEN_PREFIX).ok_or(LinkError::MalformedFrame)?;
-        let declared = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
-        plain
-            .get(LEN_PREFIX..LEN_PREFIX + declared)
-            .map(<[u8]>::to_vec)
-            .ok_or(LinkError::MalformedFrame)
+        open_frame(&mut self.noise, &frame)
     }
+
+    /// Splits the link so that one task can receive while another sends (a node writes
+    /// replies down a client's link while reading its packets).
+    pub fn into_split(self) -> (LinkReader<S>, LinkWriter<S>) {
+        let (read, write) = tokio::io::split(self.stream);
+        let noise = Arc::new(Mutex::new(self.noise));
+        (
+            LinkReader {
+                stream: read,
+                noise: Arc::clone(&noise),
+                frame_len: self.frame_len,
+            },
+            LinkWriter {
+                stream: write,
+                noise,
+                frame_len: self.frame_len,
+            },
+        )
+    }
+}
+
+/// The receiving half of a split [`Link`].
+pub struct LinkReader<S> {
+    stream: ReadHalf<S>,
+    noise: Arc<Mutex<snow::TransportState>>,
+    frame_len: usize,
+}
+
+impl<S: AsyncRead + AsyncWrite> LinkReader<S> {
+    /// Receives one frame and returns its payload.
+    pub async fn recv(&mut self) -> Result<Vec<u8>, LinkError> {
+        let mut frame = vec![0u8; self.frame_len];
+        self.stream.read_exact(&mut frame).await?;
+        let mut noise = self.noise.lock().map_err(|_| LinkError::Poisoned)?;
+        open_frame(&mut noise, &frame)
+    }
+}
+
+/// The sending half of a split [`Link`].
+pub struct LinkWriter<S> {
+    stream: WriteHalf<S>,
+    noise: Arc<Mutex<snow::TransportState>>,
+    frame_len: usize,
+}
+
+impl<S: AsyncRead + AsyncWrite> LinkWriter<S> {
+    /// Sends `payload` as one frame of exactly the link's frame length.
+    pub async fn send(&mut self, payload: &[u8]) -> Result<(), LinkError> {
+        let frame = {
+            let mut noise = self.noise.lock().map_err(|_| LinkError::Poisoned)?;
+            seal_frame(&mut noise, self.frame_len, payload)?
+        };
+        self.stream.write_all(&frame).await?;
+        self.stream.flush().await?;
+        Ok(())
+    }
+
+    /// The largest payload one frame carries.
+    pub fn max_payload(&self) -> usize {
+        self.frame_len - TAG_LEN - LEN_PREFIX
+    }
+}
+
+/// Pads `payload` into one frame of `frame_len` bytes and encrypts it.
+fn seal_frame(
+    noise: &mut snow::TransportState,
+    frame_len: usize,
+    payload: &[u8],
+) -> Result<Vec<u8>, LinkError> {
+    let too_large = || LinkError::TooLarge {
+        len: payload.len(),
+        frame_len,
+    };
+    if payload.len() > frame_len - TAG_LEN - LEN_PREFIX {
+        return Err(too_large());
+    }
+    let mut plain = vec![0u8; frame_len - TAG_LEN];
+    let len = u16::try_from(payload.len()).map_err(|_| too_large())?;
+    plain[..LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+    plain[LEN_PREFIX..LEN_PREFIX + payload.len()].copy_from_slice(payload);
+    let mut frame = vec![0u8; frame_len];
+    let written = noise.write_message(&plain, &mut frame)?;
+    debug_assert_eq!(written, frame_len);
+    frame.truncate(written);
+    Ok(frame)
+}
+
+/// Decrypts one frame and returns the payload inside.
+fn open_frame(noise: &mut snow::TransportState, frame: &[u8]) -> Result<Vec<u8>, LinkError> {
+    let mut plain = vec![0u8; frame.len()];
+    let len = noise.read_message(frame, &mut plain)?;
+    let plain = &plain[..len];
+    let prefix = plain.get(..LEN_PREFIX).ok_or(LinkError::MalformedFrame)?;
+    let declared = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
+    plain
+        .get(LEN_PREFIX..LEN_PREFIX + declared)
+        .map(<[u8]>::to_vec)
+        .ok_or(LinkError::MalformedFrame)
 }
 
 fn pattern() -> snow::params::NoiseParams {

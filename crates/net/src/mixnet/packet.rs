@@ -88,6 +88,12 @@ impl Sphinx {
         Self { payload_size }
     }
 
+    /// The most plaintext one packet (or one reply) carries: the payload less Sphinx's
+    /// 16-byte tag and 1 byte of padding marker.
+    pub fn plaintext_capacity(&self) -> usize {
+        self.payload_size.saturating_sub(17)
+    }
+
     /// The size of every packet on the wire.
     pub fn packet_size(&self) -> usize {
         sphinx_packet::header::HEADER_SIZE + self.payload_size

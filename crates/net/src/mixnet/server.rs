@@ -3,7 +3,9 @@
 //! layer, and Prometheus counters.
 //!
 //! Packets arriving on every inbound link go to one processing task, which owns the epoch
-//! state and the queue; so the replay cache needs no lock. A link that sends a frame that
+//! state and the queue; so the replay cache needs no lock. Every inbound link also has a
+//! mailbox: a payload delivered here for [`mailbox_address`] of the link's key goes back down
+//! that link (how replies and loop packets reach a client through its entry node). A link that sends a frame that
 //! fails authentication is closed (Noise cannot resynchronise); a frame that authenticates
 //! but holds no valid packet is counted and dropped, and the link stays up.
 //
@@ -28,6 +30,20 @@ use super::node::{Dropped, EpochState};
 use super::packet::{Hop, NodeAddress, Opened, PacketFormat, Sphinx};
 use super::timing::DelayQueue;
 use crate::NetError;
+
+/// The destination address that makes a node deliver a payload down the inbound link
+/// authenticated with `link_key` (a client's mailbox at its entry node). What comes down the
+/// link is one frame: the reply identifier (16 bytes) then the payload.
+pub fn mailbox_address(link_key: &[u8; 32]) -> NodeAddress {
+    Sha256::new()
+        .chain_update(b"nullgate/v1/mailbox")
+        .chain_update(link_key)
+        .finalize()
+        .into()
+}
+
+/// Open inbound links by mailbox address, each with the queue its writer task drains.
+type Mailboxes = Arc<std::sync::Mutex<HashMap<NodeAddress, mpsc::Sender<Vec<u8>>>>>;
 
 /// Where a node sends packets for one next-hop address.
 #[derive(Clone, Debug)]
@@ -143,12 +159,14 @@ where
     let link_key = Arc::new(config.link_key);
     let allowed = Arc::new(config.allowed_peers);
     let frame_len = config.frame_len;
+    let mailboxes = Mailboxes::default();
     let accept = tokio::spawn(accept_links(
         listener,
         Arc::clone(&link_key),
         allowed,
         frame_len,
         packets_tx,
+        Arc::clone(&mailboxes),
         Arc::clone(&metrics),
     ));
     let state = EpochState::new(config.format, config.packet_key);
@@ -157,12 +175,8 @@ where
         state,
         queue,
         packets_rx,
-        Outbound {
-            link_key,
-            next_hops: config.next_hops,
-            links: HashMap::new(),
-            frame_len,
-        },
+        Outbound::new(link_key, config.next_hops, frame_len),
+        mailboxes,
         deliveries,
         Arc::clone(&metrics),
     ));
@@ -345,43 +359,70 @@ async fn accept_links(
     allowed: Arc<Vec<[u8; 32]>>,
     frame_len: usize,
     packets: mpsc::Sender<Vec<u8>>,
+    mailboxes: Mailboxes,
     metrics: Arc<NodeMetrics>,
 ) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let (link_key, allowed, packets, metrics) = (
+        let _ = stream.set_nodelay(true);
+        let (link_key, allowed, packets, mailboxes, metrics) = (
             Arc::clone(&link_key),
             Arc::clone(&allowed),
             packets.clone(),
+            Arc::clone(&mailboxes),
             Arc::clone(&metrics),
         );
         tokio::spawn(async move {
             let link = Link::accept(stream, &link_key, |key| allowed.contains(key), frame_len);
-            let Ok(Ok(mut link)) = tokio::time::timeout(Duration::from_secs(10), link).await else {
+            let Ok(Ok(link)) = tokio::time::timeout(Duration::from_secs(10), link).await else {
                 metrics.links_failed.fetch_add(1, Ordering::Relaxed);
                 return;
             };
+            let mailbox = mailbox_address(&link.remote_key());
+            let (mut reader, mut writer) = link.into_split();
+            let (down_tx, mut down_rx) = mpsc::channel::<Vec<u8>>(256);
+            if let Ok(mut open) = mailboxes.lock() {
+                open.insert(mailbox, down_tx.clone());
+            }
+            let down = tokio::spawn(async move {
+                while let Some(frame) = down_rx.recv().await {
+                    if writer.send(&frame).await.is_err() {
+                        return;
+                    }
+                }
+            });
             loop {
-                match link.recv().await {
+                match reader.recv().await {
                     Ok(packet) => {
                         metrics.received.fetch_add(1, Ordering::Relaxed);
                         if packets.send(packet).await.is_err() {
-                            return;
+                            break;
                         }
                     }
                     Err(_) => {
                         metrics.links_failed.fetch_add(1, Ordering::Relaxed);
-                        return;
+                        break;
                     }
+                }
+            }
+            down.abort();
+            if let Ok(mut open) = mailboxes.lock() {
+                // Only this link's entry: a newer link with the same key may have replaced it.
+                if open
+                    .get(&mailbox)
+                    .is_some_and(|tx| tx.same_channel(&down_tx))
+                {
+                    open.remove(&mailbox);
                 }
             }
         });
     }
 }
 
-struct Outbound {
+/// Links out to the next hops, dialled on first use and kept.
+pub(crate) struct Outbound {
     link_key: Arc<LinkKeypair>,
     next_hops: HashMap<NodeAddress, Peer>,
     links: HashMap<NodeAddress, Link<TcpStream>>,
@@ -389,8 +430,21 @@ struct Outbound {
 }
 
 impl Outbound {
+    pub(crate) fn new(
+        link_key: Arc<LinkKeypair>,
+        next_hops: HashMap<NodeAddress, Peer>,
+        frame_len: usize,
+    ) -> Self {
+        Self {
+            link_key,
+            next_hops,
+            links: HashMap::new(),
+            frame_len,
+        }
+    }
+
     /// Sends on the link to `next`, dialling it first if needed; one retry on a fresh link.
-    async fn send(&mut self, next: NodeAddress, packet: &[u8]) -> bool {
+    pub(crate) async fn send(&mut self, next: NodeAddress, packet: &[u8]) -> bool {
         let Some(peer) = self.next_hops.get(&next).cloned() else {
             return false;
         };
@@ -423,6 +477,7 @@ async fn process_packets<F: PacketFormat>(
     mut queue: DelayQueue<(NodeAddress, Vec<u8>)>,
     mut packets: mpsc::Receiver<Vec<u8>>,
     mut outbound: Outbound,
+    mailboxes: Mailboxes,
     deliveries: mpsc::Sender<Delivered>,
     metrics: Arc<NodeMetrics>,
 ) {
@@ -443,7 +498,17 @@ async fn process_packets<F: PacketFormat>(
                     }
                     Ok(Opened::Deliver { destination, identifier, payload }) => {
                         metrics.delivered.fetch_add(1, Ordering::Relaxed);
-                        let _ = deliveries.try_send(Delivered { destination, identifier, payload });
+                        let mailbox = mailboxes.lock().ok().and_then(|open| open.get(&destination).cloned());
+                        match mailbox {
+                            Some(down) => {
+                                let mut frame = identifier.to_vec();
+                                frame.extend_from_slice(&payload);
+                                let _ = down.try_send(frame);
+                            }
+                            None => {
+                                let _ = deliveries.try_send(Delivered { destination, identifier, payload });
+                            }
+                        }
                     }
                     Err(Dropped::Replay) => {
                         metrics.dropped_replay.fetch_add(1, Ordering::Relaxed);

@@ -133,7 +133,10 @@ impl Transport for OhttpTransport {
     }
 }
 
-async fn read_limited(mut answer: reqwest::Response, limit: usize) -> Result<Bytes, NetError> {
+pub(crate) async fn read_limited(
+    mut answer: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, NetError> {
     let mut body = Vec::new();
     while let Some(chunk) = answer.chunk().await.map_err(|e| io("relay", e))? {
         if body.len() + chunk.len() > limit {

@@ -6,7 +6,7 @@
 //! opens the request, hands it to the service it fronts, and seals the response. No single
 //! party learns both who asked and what.
 
-mod client;
+pub(crate) mod client;
 mod gateway;
 mod keys;
 mod relay;

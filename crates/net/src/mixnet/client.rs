@@ -1,0 +1,481 @@
+//! The mixnet as a [`Transport`]: one call is one OHTTP-sealed request in fragments to an
+//! exit, and the sealed answer back in single-use reply blocks.
+//!
+//! A client holds one Noise link to its entry node. A Loopix loop owns the sending half: at
+//! Poisson times of rate `λ` it sends the next real packet, or a drop (cover) packet when it
+//! has none, and on a slower Poisson schedule a loop packet that travels every layer and
+//! comes back to the client. Replies and loops come back down the same link (the entry
+//! delivers payloads addressed to the client's mailbox, see
+//! [`mailbox_address`](super::server::mailbox_address)).
+//!
+//! Per call: the request is sealed to the gateway's OHTTP key, wrapped with enough reply
+//! blocks for the configured response cap, fragmented with Reed-Solomon parity, and each
+//! fragment goes in its own packet over entry → a random middle node → the call's exit
+//! (one exit per call, so it can reassemble). Reply blocks route exit layer → middle →
+//! entry, each over freshly drawn nodes. A call whose answer does not arrive in time is
+//! sent again whole, with new fragments and reply blocks (randomised retransmission).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use x25519_dalek::PublicKey;
+
+use super::directory::{Directory, NodeEntry};
+use super::exit::{ExitReply, ExitRequest};
+use super::fragment::{Reassembler, fragment};
+use super::link::{Link, LinkKeypair, LinkWriter};
+use super::packet::{Hop, NodeAddress, PacketFormat, ReplyOpener, Sphinx};
+use super::server::mailbox_address;
+use super::timing::{ClientSchedule, Send, hop_delays};
+use crate::ohttp::OhttpTransport;
+use crate::{HttpRequest, HttpResponse, IsolationId, NetError, Transport};
+
+/// Where drop (cover) packets are addressed: the exit discards them.
+const DROP_DESTINATION: NodeAddress = [0xff; 32];
+
+/// A mixnet client's parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct MixnetConfig {
+    /// The packet format (payload size) of the network.
+    pub format: Sphinx,
+    /// The link frame length (holds one packet).
+    pub frame_len: usize,
+    /// Parity fragments per request.
+    pub parity: u8,
+    /// The largest sealed answer a call can receive (it sets how many reply blocks go out).
+    pub response_cap: usize,
+    /// Mean per-hop delay put in headers (exponential).
+    pub hop_delay: Duration,
+    /// The longest per-hop delay.
+    pub hop_delay_cap: Duration,
+    /// Mean gap between packets of the Poisson stream (`1/λ`).
+    pub send_gap: Duration,
+    /// Mean gap between loop packets.
+    pub loop_gap: Duration,
+    /// How long to wait for an answer before sending the call again.
+    pub reply_timeout: Duration,
+    /// How many times a call is sent at most.
+    pub attempts: u32,
+}
+
+impl MixnetConfig {
+    /// The parameters of a real deployment: 2 KiB payloads, 50 ms mean per-hop delay (capped
+    /// at 1 s), 50 packets per second, a loop every 2 s, 64 KiB answers.
+    pub fn deployment() -> Self {
+        Self {
+            format: Sphinx::new(2048),
+            frame_len: 4096,
+            parity: 2,
+            response_cap: 64 << 10,
+            hop_delay: Duration::from_millis(50),
+            hop_delay_cap: Duration::from_secs(1),
+            send_gap: Duration::from_millis(20),
+            loop_gap: Duration::from_secs(2),
+            reply_timeout: Duration::from_secs(30),
+            attempts: 3,
+        }
+    }
+
+    /// Small, fast parameters for tests on 127.0.0.1: no delays, a packet every millisecond.
+    pub fn loopback() -> Self {
+        Self {
+            hop_delay: Duration::ZERO,
+            hop_delay_cap: Duration::ZERO,
+            send_gap: Duration::from_millis(1),
+            loop_gap: Duration::from_millis(200),
+            response_cap: 16 << 10,
+            reply_timeout: Duration::from_secs(5),
+            ..Self::deployment()
+        }
+    }
+
+    /// Reply blocks per call: enough fragments for `response_cap` plus parity.
+    fn reply_blocks(&self) -> usize {
+        let data = (self.response_cap + 1).div_ceil(self.fragment_shard());
+        (data + usize::from(self.parity)).min(super::exit::MAX_REPLY_BLOCKS)
+    }
+
+    fn fragment_shard(&self) -> usize {
+        self.format
+            .plaintext_capacity()
+            .saturating_sub(super::fragment::FRAGMENT_HEADER)
+            .max(1)
+    }
+}
+
+/// Counters of a running client.
+#[derive(Debug, Default)]
+pub struct ClientMetrics {
+    /// Real packets sent.
+    pub real: std::sync::atomic::AtomicU64,
+    /// Drop (cover) packets sent.
+    pub drops: std::sync::atomic::AtomicU64,
+    /// Loop packets sent.
+    pub loops_sent: std::sync::atomic::AtomicU64,
+    /// Loop packets that came back.
+    pub loops_returned: std::sync::atomic::AtomicU64,
+}
+
+/// Waiting calls: reply identifier → (call, opener), and call → where its fragments go.
+#[derive(Default)]
+struct Pending {
+    openers: HashMap<[u8; 16], (u64, ReplyOpener)>,
+    calls: HashMap<u64, mpsc::Sender<Vec<u8>>>,
+}
+
+/// A client of the mixnet, usable as a [`Transport`] to one gateway.
+pub struct MixnetClient {
+    config: MixnetConfig,
+    directory: Directory,
+    entry: NodeEntry,
+    mailbox: NodeAddress,
+    gateway: String,
+    ohttp: OhttpTransport,
+    outgoing: mpsc::Sender<Vec<u8>>,
+    pending: Arc<Mutex<Pending>>,
+    next_call: std::sync::atomic::AtomicU64,
+    /// The client's counters.
+    pub metrics: Arc<ClientMetrics>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for MixnetClient {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl MixnetClient {
+    /// Connects to a random entry node of `directory` with `link_key` and starts the Loopix
+    /// loop. Calls go to the gateway at `gateway` (a base URL the exits allowlist), sealed to
+    /// its OHTTP key configuration `ohttp_keys` (checked against `pinned_hash` if given).
+    pub async fn connect(
+        config: MixnetConfig,
+        directory: Directory,
+        link_key: LinkKeypair,
+        gateway: &str,
+        ohttp_keys: &[u8],
+        pinned_hash: Option<&[u8; 32]>,
+    ) -> Result<Self, NetError> {
+        let io = |detail: String| NetError::Io {
+            peer: "mixnet entry",
+            detail,
+        };
+        // The relay URL is unused: this transport seals only, the exit posts.
+        let relay = "http://unused.invalid/"
+            .parse()
+            .map_err(|_| io("url".into()))?;
+        let ohttp = OhttpTransport::new(relay, ohttp_keys, pinned_hash)?;
+        let entries = &directory.layers[0];
+        let entry = entries[rand::thread_rng().gen_range(0..entries.len())].clone();
+        let stream = TcpStream::connect(&entry.endpoint)
+            .await
+            .map_err(|e| io(e.to_string()))?;
+        let _ = stream.set_nodelay(true);
+        let link = Link::connect(stream, &link_key, &entry.link_key, config.frame_len)
+            .await
+            .map_err(|e| io(e.to_string()))?;
+        let (mut reader, writer) = link.into_split();
+        let mailbox = mailbox_address(&link_key.public());
+        let metrics = Arc::new(ClientMetrics::default());
+        let pending = Arc::new(Mutex::new(Pending::default()));
+        let (outgoing, queued) = mpsc::channel(4096);
+
+        let sender = tokio::spawn(client_loop(
+            config,
+            directory.clone(),
+            entry.clone(),
+            mailbox,
+            writer,
+            queued,
+            Arc::clone(&metrics),
+        ));
+        let (reader_pending, reader_metrics) = (Arc::clone(&pending), Arc::clone(&metrics));
+        let receiver = tokio::spawn(async move {
+            while let Ok(frame) = reader.recv().await {
+                let Some((identifier, payload)) = frame.split_first_chunk::<16>() else {
+                    continue;
+                };
+                let Ok(mut pending) = reader_pending.lock() else {
+                    return;
+                };
+                let Some((call, opener)) = pending.openers.remove(identifier) else {
+                    // Not a reply we wait for: one of our loops came back.
+                    reader_metrics
+                        .loops_returned
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                };
+                if let (Ok(piece), Some(call)) = (opener.open(payload), pending.calls.get(&call)) {
+                    let _ = call.try_send(piece);
+                }
+            }
+        });
+        Ok(Self {
+            config,
+            directory,
+            entry,
+            mailbox,
+            gateway: gateway.to_owned(),
+            ohttp,
+            outgoing,
+            pending,
+            next_call: Default::default(),
+            metrics,
+            tasks: vec![sender, receiver],
+        })
+    }
+
+    /// One attempt of a call: fragments out, reply fragments in, until the answer rebuilds
+    /// or the reply timeout passes.
+    async fn attempt(&self, request: &HttpRequest) -> Result<HttpResponse, NetError> {
+        let sealed = self.ohttp.seal(request)?;
+        let call = self
+            .next_call
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (pieces_tx, mut pieces) = mpsc::channel(MAX_PIECES);
+        let exit_request = {
+            let mut rng = rand::thread_rng();
+            let mut reply_blocks = Vec::new();
+            let mut openers = Vec::new();
+            for _ in 0..self.config.reply_blocks() {
+                let back = self.reply_route(&mut rng);
+                let delays = self.delays(&mut rng);
+                let (block, opener) =
+                    self.config
+                        .format
+                        .reply_block(&back, self.mailbox, &delays)?;
+                reply_blocks.push(block);
+                openers.push(opener);
+            }
+            let mut pending = self.pending.lock().map_err(|_| poisoned())?;
+            for opener in openers {
+                pending.openers.insert(opener.identifier(), (call, opener));
+            }
+            pending.calls.insert(call, pieces_tx);
+            ExitRequest {
+                target: self.gateway.clone(),
+                reply_blocks,
+                sealed: sealed.bytes.clone(),
+            }
+        };
+        let result = self.exchange(&exit_request, &mut pieces).await;
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.calls.remove(&call);
+            pending.openers.retain(|_, (owner, _)| *owner != call);
+        }
+        match ExitReply::decode(&result?)? {
+            ExitReply::Sealed(answer) => sealed.open_response(&answer),
+            ExitReply::Refused(reason) => Err(NetError::Unexpected {
+                peer: "mixnet exit",
+                detail: reason,
+            }),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        request: &ExitRequest,
+        pieces: &mut mpsc::Receiver<Vec<u8>>,
+    ) -> Result<Vec<u8>, NetError> {
+        let packets = {
+            let mut rng = rand::thread_rng();
+            let exits = &self.directory.layers[2];
+            let exit = &exits[rng.gen_range(0..exits.len())];
+            let fragments = fragment(
+                &request.encode()?,
+                self.config.format.plaintext_capacity(),
+                self.config.parity,
+            )?;
+            let mut packets = Vec::with_capacity(fragments.len());
+            for piece in fragments {
+                let middle = pick(&self.directory.layers[1], &mut rng);
+                let route = [hop(&self.entry), hop(middle), hop(exit)];
+                let delays = self.delays(&mut rng);
+                packets.push(
+                    self.config
+                        .format
+                        .create(&piece, &route, exit.address, &delays)?,
+                );
+            }
+            packets
+        };
+        for packet in packets {
+            self.outgoing.send(packet).await.map_err(|_| closed())?;
+        }
+        let mut reassembler = Reassembler::new(1);
+        let deadline = tokio::time::Instant::now() + self.config.reply_timeout;
+        loop {
+            let piece = tokio::time::timeout_at(deadline, pieces.recv())
+                .await
+                .map_err(|_| NetError::Io {
+                    peer: "mixnet",
+                    detail: format!("no answer within {:?}", self.config.reply_timeout),
+                })?
+                .ok_or_else(closed)?;
+            if let Ok(Some(answer)) = reassembler.push(&piece) {
+                return Ok(answer);
+            }
+        }
+    }
+
+    /// A reply route: exit layer → middle → this client's entry (which delivers to us).
+    fn reply_route(&self, rng: &mut impl Rng) -> Vec<Hop> {
+        vec![
+            hop(pick(&self.directory.layers[2], rng)),
+            hop(pick(&self.directory.layers[1], rng)),
+            hop(&self.entry),
+        ]
+    }
+
+    fn delays(&self, rng: &mut impl Rng) -> Vec<Duration> {
+        hop_delays(rng, 3, self.config.hop_delay, self.config.hop_delay_cap)
+    }
+}
+
+impl Transport for MixnetClient {
+    async fn send(
+        &self,
+        request: HttpRequest,
+        _isolation: IsolationId,
+    ) -> Result<HttpResponse, NetError> {
+        // Every call is unlinkable already: fresh routes, fresh reply blocks, fresh OHTTP
+        // encapsulation; the isolation id has nothing more to separate.
+        let mut last = None;
+        for _ in 0..self.config.attempts.max(1) {
+            match self.attempt(&request).await {
+                Ok(response) => return Ok(response),
+                // A refusal is an answer: sending again would get the same.
+                Err(error @ NetError::Unexpected { .. }) => return Err(error),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(closed))
+    }
+}
+
+/// Reply fragments buffered per call at most.
+const MAX_PIECES: usize = 512;
+
+fn pick<'a>(layer: &'a [NodeEntry], rng: &mut impl Rng) -> &'a NodeEntry {
+    &layer[rng.gen_range(0..layer.len())]
+}
+
+fn hop(node: &NodeEntry) -> Hop {
+    Hop {
+        address: node.address,
+        key: PublicKey::from(node.key),
+    }
+}
+
+fn closed() -> NetError {
+    NetError::Io {
+        peer: "mixnet",
+        detail: "the client's link to its entry node closed".into(),
+    }
+}
+
+fn poisoned() -> NetError {
+    NetError::Io {
+        peer: "mixnet",
+        detail: "client state poisoned by a panic".into(),
+    }
+}
+
+/// The Loopix loop: Poisson stream of real-or-drop packets, plus loop packets.
+async fn client_loop(
+    config: MixnetConfig,
+    directory: Directory,
+    entry: NodeEntry,
+    mailbox: NodeAddress,
+    mut writer: LinkWriter<TcpStream>,
+    mut queued: mpsc::Receiver<Vec<u8>>,
+    metrics: Arc<ClientMetrics>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let start = tokio::time::Instant::now();
+    let mut schedule = {
+        let mut rng = rand::thread_rng();
+        ClientSchedule::new(&mut rng, Duration::ZERO, config.send_gap, config.loop_gap)
+    };
+    loop {
+        let wake = start + schedule.next_wakeup();
+        tokio::select! {
+            packet = queued.recv() => {
+                let Some(packet) = packet else { return };
+                schedule.enqueue(packet);
+                continue;
+            }
+            () = tokio::time::sleep_until(wake) => {}
+        }
+        let (stream, loops) = {
+            let mut rng = rand::thread_rng();
+            schedule.tick(&mut rng, start.elapsed())
+        };
+        for send in stream {
+            let packet = match send {
+                Send::Real(packet) => {
+                    metrics.real.fetch_add(1, Relaxed);
+                    Some(packet)
+                }
+                Send::Drop => {
+                    metrics.drops.fetch_add(1, Relaxed);
+                    cover(&config, &directory, &entry, DROP_DESTINATION, false)
+                }
+            };
+            if let Some(packet) = packet
+                && writer.send(&packet).await.is_err()
+            {
+                return;
+            }
+        }
+        for _ in 0..loops {
+            metrics.loops_sent.fetch_add(1, Relaxed);
+            if let Some(packet) = cover(&config, &directory, &entry, mailbox, true)
+                && writer.send(&packet).await.is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// A cover packet: a drop (entry → middle → exit layer, discarded there) or a loop (through
+/// every layer and back to this client's entry, which hands it down our link).
+fn cover(
+    config: &MixnetConfig,
+    directory: &Directory,
+    entry: &NodeEntry,
+    destination: NodeAddress,
+    looped: bool,
+) -> Option<Vec<u8>> {
+    let mut rng = rand::thread_rng();
+    let mut route = vec![
+        hop(entry),
+        hop(pick(&directory.layers[1], &mut rng)),
+        hop(pick(&directory.layers[2], &mut rng)),
+    ];
+    if looped {
+        route.push(hop(pick(&directory.layers[1], &mut rng)));
+        route.push(hop(entry));
+    }
+    let delays = hop_delays(
+        &mut rng,
+        route.len(),
+        config.hop_delay,
+        config.hop_delay_cap,
+    );
+    // Zeros: encrypted on every hop, and no fragment the exit would keep.
+    let filler = vec![0u8; config.format.plaintext_capacity()];
+    config
+        .format
+        .create(&filler, &route, destination, &delays)
+        .ok()
+}

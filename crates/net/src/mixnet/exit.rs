@@ -1,0 +1,386 @@
+//! The exit: where a request leaves the mixnet for an allowlisted gateway, and its answer
+//! goes back in the client's single-use reply blocks.
+//!
+//! The exit runs beside a last-layer node and reads what that node delivers: fragments of
+//! [`ExitRequest`]s. It knows the target and the sizes, never who sent the request (it sees
+//! no client address or key, only packets from mix nodes) nor what it says (the request is
+//! OHTTP-sealed to the gateway). It waits a random processing delay, posts the sealed request
+//! to the gateway's OHTTP endpoint, and fragments the sealed answer into the reply blocks.
+//! A target outside the allowlist, a gateway failure, or an answer larger than the reply
+//! blocks carry, is answered with an [`ExitReply::Refused`] reason instead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::header::CONTENT_TYPE;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::fragment::{Reassembler, fragment};
+use super::link::LinkKeypair;
+use super::packet::{NodeAddress, Sphinx};
+use super::server::{Delivered, Outbound, Peer};
+use super::timing::exponential;
+use crate::NetError;
+use crate::ohttp::{GATEWAY_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE, client::read_limited};
+
+/// The first bytes of every exit request (format version 1).
+const REQUEST_MAGIC: &[u8; 4] = b"NGX1";
+/// Most reply blocks one request may carry.
+pub const MAX_REPLY_BLOCKS: usize = 255;
+/// Longest target URL.
+const MAX_TARGET: usize = 2048;
+
+/// What a client sends the exit, reassembled from its fragments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitRequest {
+    /// The gateway's base URL (scheme, host, port), as the exit's allowlist names it.
+    pub target: String,
+    /// Single-use reply blocks for the answer, one per answer fragment.
+    pub reply_blocks: Vec<Vec<u8>>,
+    /// The OHTTP-sealed request (RFC 9458 `message/ohttp-req`).
+    pub sealed: Vec<u8>,
+}
+
+impl ExitRequest {
+    /// The wire form: magic, target (u16 length), reply blocks (u8 count, u16 lengths), then
+    /// the sealed request to the end.
+    pub fn encode(&self) -> Result<Vec<u8>, NetError> {
+        let target_len = u16::try_from(self.target.len())
+            .ok()
+            .filter(|len| usize::from(*len) <= MAX_TARGET)
+            .ok_or(NetError::TooLarge {
+                what: "exit target",
+                limit: MAX_TARGET,
+            })?;
+        let count = u8::try_from(self.reply_blocks.len()).map_err(|_| NetError::TooLarge {
+            what: "reply block count",
+            limit: MAX_REPLY_BLOCKS,
+        })?;
+        let mut out = REQUEST_MAGIC.to_vec();
+        out.extend_from_slice(&target_len.to_be_bytes());
+        out.extend_from_slice(self.target.as_bytes());
+        out.push(count);
+        for block in &self.reply_blocks {
+            let len = u16::try_from(block.len()).map_err(|_| NetError::TooLarge {
+                what: "reply block",
+                limit: usize::from(u16::MAX),
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(block);
+        }
+        out.extend_from_slice(&self.sealed);
+        Ok(out)
+    }
+
+    /// Parses the wire form; any inconsistency is an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<Self, NetError> {
+        let bad = |what: &str| NetError::BadMessage(format!("exit request: {what}"));
+        let mut rest = bytes
+            .strip_prefix(REQUEST_MAGIC)
+            .ok_or_else(|| bad("unknown format"))?;
+        let mut take = |n: usize| -> Result<&[u8], NetError> {
+            if rest.len() < n {
+                return Err(bad("truncated"));
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        let target_len = usize::from(u16::from_be_bytes([take(1)?[0], take(1)?[0]]));
+        if target_len > MAX_TARGET {
+            return Err(bad("target too long"));
+        }
+        let target = std::str::from_utf8(take(target_len)?)
+            .map_err(|_| bad("target is not UTF-8"))?
+            .to_owned();
+        let count = take(1)?[0];
+        let mut reply_blocks = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            let len = usize::from(u16::from_be_bytes([take(1)?[0], take(1)?[0]]));
+            reply_blocks.push(take(len)?.to_vec());
+        }
+        let sealed = rest.to_vec();
+        Ok(Self {
+            target,
+            reply_blocks,
+            sealed,
+        })
+    }
+}
+
+/// What the exit sends back, reassembled from the reply fragments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExitReply {
+    /// The gateway's OHTTP-sealed answer (`message/ohttp-res`).
+    Sealed(Vec<u8>),
+    /// The exit did not forward the request or got no usable answer; why.
+    Refused(String),
+}
+
+impl ExitReply {
+    /// The wire form: one kind byte (0 sealed, 1 refused), then the bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let (kind, body) = match self {
+            Self::Sealed(bytes) => (0, bytes.as_slice()),
+            Self::Refused(reason) => (1, reason.as_bytes()),
+        };
+        let mut out = vec![kind];
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Parses the wire form.
+    pub fn decode(bytes: &[u8]) -> Result<Self, NetError> {
+        match bytes.split_first() {
+            Some((0, body)) => Ok(Self::Sealed(body.to_vec())),
+            Some((1, reason)) => Ok(Self::Refused(String::from_utf8_lossy(reason).into_owned())),
+            _ => Err(NetError::BadMessage("exit reply: unknown kind".into())),
+        }
+    }
+}
+
+/// A running exit's configuration.
+pub struct ExitConfig {
+    /// The packet format (for reading fragments and filling reply blocks).
+    pub format: Sphinx,
+    /// Gateways (base URLs, exactly as clients name them) this exit forwards to.
+    pub allowlist: Vec<String>,
+    /// Mean of the random processing delay before forwarding (exponential).
+    pub processing_delay: Duration,
+    /// The longest processing delay.
+    pub processing_delay_cap: Duration,
+    /// Parity fragments added to each answer.
+    pub parity: u8,
+    /// How long the gateway has to answer.
+    pub gateway_timeout: Duration,
+    /// The exit's link key, with which it dials the first hops of reply blocks.
+    pub link_key: LinkKeypair,
+    /// The nodes a reply block may start at (the last layer), by address.
+    pub reply_hops: HashMap<NodeAddress, Peer>,
+    /// The link frame length.
+    pub frame_len: usize,
+    /// Requests being reassembled at most.
+    pub max_pending: usize,
+}
+
+/// One request the exit handled, as it records it: the target and sizes, nothing about the
+/// sender (tests assert that no client address or key ever appears here).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitRecord {
+    /// The target the request named.
+    pub target: String,
+    /// Bytes of the sealed request.
+    pub request_bytes: usize,
+    /// Bytes of the reply before fragmentation.
+    pub reply_bytes: usize,
+    /// Whether it was forwarded and answered (`forwarded`) or why not.
+    pub outcome: String,
+}
+
+/// A running exit: its records and its tasks (aborted on drop).
+pub struct RunningExit {
+    /// What it handled, in order of completion.
+    pub records: Arc<Mutex<Vec<ExitRecord>>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for RunningExit {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Starts an exit reading the payloads its node delivers.
+pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>) -> RunningExit {
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let (replies_tx, mut replies_rx) = mpsc::channel::<(NodeAddress, Vec<u8>)>(1024);
+    let mut outbound = Outbound::new(
+        Arc::new(config.link_key),
+        config.reply_hops,
+        config.frame_len,
+    );
+    let sender = tokio::spawn(async move {
+        while let Some((first_hop, packet)) = replies_rx.recv().await {
+            outbound.send(first_hop, &packet).await;
+        }
+    });
+    let handler = Arc::new(Handler {
+        format: config.format,
+        allowlist: config.allowlist,
+        processing_delay: config.processing_delay,
+        processing_delay_cap: config.processing_delay_cap,
+        parity: config.parity,
+        http: reqwest::Client::builder()
+            .timeout(config.gateway_timeout)
+            .pool_max_idle_per_host(0)
+            .build()
+            .ok(),
+        records: Arc::clone(&records),
+        replies: replies_tx,
+    });
+    let max_pending = config.max_pending;
+    let format = config.format;
+    let reader = tokio::spawn(async move {
+        let mut reassembler = Reassembler::new(max_pending);
+        while let Some(delivered) = deliveries.recv().await {
+            let Ok(fragment) = format.plaintext(&delivered.payload) else {
+                continue;
+            };
+            // A drop (cover) packet, a stray or bad fragment: nothing to do.
+            let Ok(Some(message)) = reassembler.push(&fragment) else {
+                continue;
+            };
+            let handler = Arc::clone(&handler);
+            tokio::spawn(async move { handler.handle(&message).await });
+        }
+    });
+    RunningExit {
+        records,
+        tasks: vec![sender, reader],
+    }
+}
+
+struct Handler {
+    format: Sphinx,
+    allowlist: Vec<String>,
+    processing_delay: Duration,
+    processing_delay_cap: Duration,
+    parity: u8,
+    http: Option<reqwest::Client>,
+    records: Arc<Mutex<Vec<ExitRecord>>>,
+    replies: mpsc::Sender<(NodeAddress, Vec<u8>)>,
+}
+
+impl Handler {
+    async fn handle(&self, message: &[u8]) {
+        // Not a request (a loop or drop payload that happened to reassemble): ignore.
+        let Ok(request) = ExitRequest::decode(message) else {
+            return;
+        };
+        let (reply, outcome) = if !self.allowlist.contains(&request.target) {
+            (
+                ExitReply::Refused("target is not on this exit's allowlist".into()),
+                "refused: not allowlisted".to_owned(),
+            )
+        } else {
+            let delay = exponential(
+                &mut rand::thread_rng(),
+                self.processing_delay,
+                self.processing_delay_cap,
+            );
+            tokio::time::sleep(delay).await;
+            match self.forward(&request).await {
+                Ok(sealed) => (ExitReply::Sealed(sealed), "forwarded".to_owned()),
+                Err(error) => (
+                    ExitReply::Refused(format!("gateway: {error}")),
+                    "refused: gateway failed".to_owned(),
+                ),
+            }
+        };
+        let reply_bytes = self.send_reply(&request.reply_blocks, reply).await;
+        if let Ok(mut records) = self.records.lock() {
+            records.push(ExitRecord {
+                target: request.target,
+                request_bytes: request.sealed.len(),
+                reply_bytes,
+                outcome,
+            });
+        }
+    }
+
+    async fn forward(&self, request: &ExitRequest) -> Result<Vec<u8>, NetError> {
+        let io = |detail: String| NetError::Io {
+            peer: "gateway",
+            detail,
+        };
+        let http = self
+            .http
+            .as_ref()
+            .ok_or_else(|| io("no HTTP client".into()))?;
+        let url = format!("{}{GATEWAY_PATH}", request.target.trim_end_matches('/'));
+        let answer = http
+            .post(url)
+            .header(CONTENT_TYPE, REQUEST_MEDIA_TYPE)
+            .body(request.sealed.clone())
+            .send()
+            .await
+            .map_err(|e| io(e.to_string()))?;
+        let status = answer.status();
+        let media = answer
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        // The answer must fit the reply blocks; larger ones are refused below anyway.
+        let limit = request.reply_blocks.len() * self.fragment_len();
+        let body = read_limited(answer, limit).await?;
+        if !status.is_success() || media != RESPONSE_MEDIA_TYPE {
+            return Err(NetError::Unexpected {
+                peer: "gateway",
+                detail: format!("status {status}, content type {media:?}"),
+            });
+        }
+        Ok(body.to_vec())
+    }
+
+    fn fragment_len(&self) -> usize {
+        self.format.plaintext_capacity()
+    }
+
+    /// Fragments `reply` into the blocks and queues the packets; returns the reply's size.
+    async fn send_reply(&self, blocks: &[Vec<u8>], reply: ExitReply) -> usize {
+        let mut bytes = reply.encode();
+        let mut fragments = fragment(&bytes, self.fragment_len(), self.parity);
+        if fragments.as_ref().map_or(true, |f| f.len() > blocks.len()) {
+            bytes = ExitReply::Refused("the answer is larger than the reply blocks carry".into())
+                .encode();
+            fragments = fragment(&bytes, self.fragment_len(), 1);
+        }
+        let Ok(fragments) = fragments else {
+            return bytes.len();
+        };
+        for (piece, block) in fragments.iter().zip(blocks) {
+            if let Ok(packet) = self.format.use_reply_block(block, piece) {
+                let _ = self.replies.send(packet).await;
+            }
+        }
+        bytes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_round_trip_and_bad_bytes_are_errors() {
+        let request = ExitRequest {
+            target: "http://127.0.0.1:8080".into(),
+            reply_blocks: vec![vec![1; 300], vec![2; 300]],
+            sealed: vec![9; 500],
+        };
+        let bytes = request.encode().unwrap();
+        assert_eq!(ExitRequest::decode(&bytes).unwrap(), request);
+        for cut in 0..bytes.len().min(700) {
+            // Every truncation before the sealed part is an error, never a panic.
+            let result = ExitRequest::decode(&bytes[..cut]);
+            if cut < bytes.len() - 500 {
+                assert!(result.is_err(), "truncated at {cut}");
+            }
+        }
+        assert!(ExitRequest::decode(b"XXXX").is_err());
+        let reply = ExitReply::Refused("no".into());
+        assert_eq!(ExitReply::decode(&reply.encode()).unwrap(), reply);
+        assert_eq!(
+            ExitReply::decode(&ExitReply::Sealed(vec![5; 3]).encode()).unwrap(),
+            ExitReply::Sealed(vec![5; 3])
+        );
+        assert!(ExitReply::decode(&[7]).is_err());
+        assert!(ExitReply::decode(&[]).is_err());
+    }
+}

@@ -1,0 +1,201 @@
+//! The mixnet as a transport, on sockets: a client on a Noise link to its entry, three
+//! layers of two nodes, exits beside the last layer, and a real OHTTP gateway in front of an
+//! upstream service, all on 127.0.0.1.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode};
+use nullgate_net::{
+    HttpRequest, IsolationId, NetError, Transport,
+    mixnet::{
+        client::{MixnetClient, MixnetConfig},
+        directory::Directory,
+        harness::{Harness, HarnessConfig},
+    },
+    ohttp::{GatewayConfig, KeyRing, gateway_router},
+};
+
+const TARGET: &str = "provider.example:443";
+
+struct Setup {
+    net: Harness,
+    gateway: String,
+    keys: Arc<RwLock<KeyRing>>,
+    seen: common::Seen,
+}
+
+async fn setup(config: &MixnetConfig, seed: u64) -> Setup {
+    let seen: common::Seen = Arc::new(Mutex::new(Vec::new()));
+    let keys = Arc::new(RwLock::new(
+        KeyRing::derive(
+            1,
+            b"mixnet test key, 32 bytes ikm!!!",
+            Duration::from_secs(60),
+        )
+        .unwrap(),
+    ));
+    let address = common::serve(gateway_router(
+        GatewayConfig {
+            keys: keys.clone(),
+            allowed_authorities: vec![TARGET.into()],
+            max_request: 1 << 20,
+            max_response: 1 << 20,
+        },
+        common::upstream(seen.clone()),
+    ))
+    .await;
+    let gateway = format!("http://{address}");
+    let net = Harness::start(HarnessConfig {
+        per_layer: 2,
+        format: config.format,
+        frame_len: config.frame_len,
+        clients: 2,
+        allowlist: vec![gateway.clone()],
+        exit_delay: Duration::from_millis(1),
+        delay_cap: Duration::from_millis(100),
+        seed,
+    })
+    .await
+    .unwrap();
+    Setup {
+        net,
+        gateway,
+        keys,
+        seen,
+    }
+}
+
+async fn client(setup: &Setup, config: MixnetConfig, index: usize, gateway: &str) -> MixnetClient {
+    // The client verifies the signed directory before using it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let directory =
+        Directory::verify(setup.net.signed_directory(), &setup.net.authority(), now).unwrap();
+    let (body, hash) = {
+        let keys = setup.keys.read().unwrap();
+        (keys.served_body().unwrap(), keys.served_hash().unwrap())
+    };
+    MixnetClient::connect(
+        config,
+        directory,
+        setup.net.client_key(index).unwrap(),
+        gateway,
+        &body,
+        Some(&hash),
+    )
+    .await
+    .unwrap()
+}
+
+fn echo(body: Vec<u8>) -> HttpRequest {
+    let mut request = HttpRequest::new(Method::POST, "https", TARGET, "/echo");
+    request
+        .headers
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    request.body = Bytes::from(body);
+    request
+}
+
+fn contains(haystack: &str, needle: &str) -> bool {
+    haystack.contains(needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_cross_the_mixnet_and_the_exit_never_learns_the_client() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let config = MixnetConfig::loopback();
+        let setup = setup(&config, 1).await;
+        let client = client(&setup, config, 0, &setup.gateway).await;
+
+        // A request larger than one packet, so it travels in several fragments.
+        let body = b"a private question; ".repeat(400);
+        let response = client
+            .send(echo(body.clone()), IsolationId::fresh())
+            .await
+            .unwrap();
+        assert_eq!(response.status, StatusCode::OK);
+        assert_eq!(response.body, Bytes::from(body.clone()));
+        assert_eq!(
+            response.trailers.get("nullgate-receipt").unwrap(),
+            "r3c31pt",
+            "the receipt trailer survives the trip"
+        );
+        for _ in 0..3 {
+            let small = client
+                .send(echo(b"again".to_vec()), IsolationId::fresh())
+                .await
+                .unwrap();
+            assert_eq!(small.body, Bytes::from_static(b"again"));
+        }
+        assert_eq!(setup.seen.lock().unwrap().len(), 4, "four calls upstream");
+
+        // What the exits recorded: the target and sizes, never the client's key or port.
+        let records = setup.net.exit_records();
+        assert_eq!(records.len(), 4);
+        let client_key = hex::encode(setup.net.client_key(0).unwrap().public());
+        for record in &records {
+            assert_eq!(record.target, setup.gateway);
+            assert_eq!(record.outcome, "forwarded");
+            let text = format!("{record:?}");
+            assert!(!contains(&text, &client_key));
+            assert!(!contains(&text, "private question"));
+        }
+        assert!(records.iter().any(|r| r.request_bytes > 8000));
+    })
+    .await
+    .expect("bounded in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exit_refuses_targets_outside_its_allowlist() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let config = MixnetConfig::loopback();
+        let setup = setup(&config, 2).await;
+        let client = client(&setup, config, 0, "http://127.0.0.1:9").await;
+        let error = client
+            .send(echo(b"x".to_vec()), IsolationId::fresh())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, NetError::Unexpected { detail, .. } if detail.contains("allowlist")),
+            "{error}"
+        );
+        let records = setup.net.exit_records();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].outcome, "refused: not allowlisted");
+        assert!(
+            setup.seen.lock().unwrap().is_empty(),
+            "nothing reached upstream"
+        );
+    })
+    .await
+    .expect("bounded in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_client_sends_cover_traffic_and_its_loops_come_back() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let config = MixnetConfig {
+            loop_gap: Duration::from_millis(20),
+            ..MixnetConfig::loopback()
+        };
+        let setup = setup(&config, 3).await;
+        let client = client(&setup, config, 1, &setup.gateway).await;
+        while client.metrics.loops_returned.load(Ordering::Relaxed) < 5 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(client.metrics.drops.load(Ordering::Relaxed) > 20);
+        assert_eq!(client.metrics.real.load(Ordering::Relaxed), 0);
+        // Drops reach the exits and are discarded there: no request, no record.
+        assert!(setup.net.exit_records().is_empty());
+    })
+    .await
+    .expect("bounded in time");
+}
