@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use super::fragment::{Reassembler, fragment};
 use super::link::LinkKeypair;
 use super::packet::{NodeAddress, Sphinx};
-use super::server::{Delivered, Outbound, Peer};
+use super::server::{Delivered, Forwarder, NodeMetrics, Peer};
 use super::timing::exponential;
 use crate::NetError;
 use crate::ohttp::{GATEWAY_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE, client::read_limited};
@@ -198,14 +198,15 @@ impl Drop for RunningExit {
 pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>) -> RunningExit {
     let records = Arc::new(Mutex::new(Vec::new()));
     let (replies_tx, mut replies_rx) = mpsc::channel::<(NodeAddress, Vec<u8>)>(1024);
-    let mut outbound = Outbound::new(
+    let mut forwarder = Forwarder::new(
         Arc::new(config.link_key),
         config.reply_hops,
         config.frame_len,
+        Arc::new(NodeMetrics::default()),
     );
     let sender = tokio::spawn(async move {
         while let Some((first_hop, packet)) = replies_rx.recv().await {
-            outbound.send(first_hop, &packet).await;
+            forwarder.forward(first_hop, packet);
         }
     });
     let handler = Arc::new(Handler {

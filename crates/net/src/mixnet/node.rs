@@ -38,14 +38,17 @@ impl<F: PacketFormat> EpochState<F> {
         }
     }
 
-    /// Processes one packet: the replay tag is checked and recorded before the costly part,
-    /// so a replay costs one key exchange and no forwarding.
+    /// Processes one packet: the replay tag is checked before the costly part, so a replay
+    /// costs one key exchange and no forwarding; it is recorded once the packet opened.
     pub fn process(&mut self, packet: &[u8]) -> Result<Opened, Dropped> {
-        let seen = &mut self.seen;
-        self.format
-            .open(&self.key, packet, &mut |tag| seen.insert(*tag))
+        let seen = &self.seen;
+        let (tag, opened) = self
+            .format
+            .open(&self.key, packet, &|tag| seen.contains(tag))
             .map_err(Dropped::Invalid)?
-            .ok_or(Dropped::Replay)
+            .ok_or(Dropped::Replay)?;
+        self.seen.insert(tag);
+        Ok(opened)
     }
 
     /// How many distinct packets this epoch has seen.
@@ -150,6 +153,22 @@ mod tests {
             first.process(&vec![7u8; format.packet_size()]),
             Err(Dropped::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_forged_copy_arriving_first_does_not_block_the_real_packet() {
+        let format = Sphinx::new(1024);
+        let nodes = nodes();
+        let route: Vec<Hop> = nodes.iter().map(|(_, hop)| hop.clone()).collect();
+        let mut first = EpochState::new(format, nodes[0].0.clone());
+        let real = packet(&format, &route);
+        // Same ephemeral key (so the same replay tag), a flipped routing bit: fails the MAC.
+        let mut forged = real.clone();
+        forged[40] ^= 1;
+        assert!(matches!(first.process(&forged), Err(Dropped::Invalid(_))));
+        assert_eq!(first.seen(), 0, "an invalid packet is not recorded");
+        assert!(first.process(&real).is_ok());
+        assert!(matches!(first.process(&real), Err(Dropped::Replay)));
     }
 
     #[test]

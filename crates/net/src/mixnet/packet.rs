@@ -65,15 +65,20 @@ pub trait PacketFormat {
     ) -> Result<Vec<u8>, NetError>;
 
     /// Peels one layer with the node's key. First it derives the packet's replay tag (the
-    /// same packet, or a replay of it, always has the same tag) and asks `fresh`; if `fresh`
-    /// says the tag was seen, it stops there and returns `Ok(None)`, before the costly part.
+    /// same packet, or a replay of it, always has the same tag) and asks `seen`; if the tag
+    /// was seen, it stops there and returns `Ok(None)`, before the costly part. Otherwise it
+    /// returns the tag with the opened layer, for the caller to record: only packets that
+    /// open are recorded, so a forged copy with a valid tag cannot block the real packet.
     fn open(
         &self,
         key: &StaticSecret,
         packet: &[u8],
-        fresh: &mut dyn FnMut(&[u8; 32]) -> bool,
-    ) -> Result<Option<Opened>, NetError>;
+        seen: &dyn Fn(&ReplayTag) -> bool,
+    ) -> Result<Option<(ReplayTag, Opened)>, NetError>;
 }
+
+/// A packet's replay tag under one node key.
+pub type ReplayTag = [u8; 32];
 
 /// Sphinx with a fixed payload size.
 #[derive(Clone, Copy, Debug)]
@@ -214,39 +219,42 @@ impl PacketFormat for Sphinx {
         &self,
         key: &StaticSecret,
         packet: &[u8],
-        fresh: &mut dyn FnMut(&[u8; 32]) -> bool,
-    ) -> Result<Option<Opened>, NetError> {
+        seen: &dyn Fn(&ReplayTag) -> bool,
+    ) -> Result<Option<(ReplayTag, Opened)>, NetError> {
         let packet = self.parse(packet)?;
         // One key exchange serves both the replay tag and the unwrapping.
         let secret = packet.header.compute_expanded_shared_secret(key);
         let mut tag = [0u8; 32];
         let replay = secret.replay_tag();
         tag[..replay.len()].copy_from_slice(replay);
-        if !fresh(&tag) {
+        if seen(&tag) {
             return Ok(None);
         }
         let processed = packet
             .process_with_expanded_secret(&secret)
             .map_err(|e| NetError::BadMessage(format!("packet does not open: {e}")))?;
-        Ok(Some(match processed.data {
-            sphinx_packet::ProcessedPacketData::ForwardHop {
-                next_hop_packet,
-                next_hop_address,
-                delay,
-            } => Opened::Forward {
-                next: next_hop_address.to_bytes(),
-                delay: delay.to_duration(),
-                packet: next_hop_packet.to_bytes(),
+        Ok(Some((
+            tag,
+            match processed.data {
+                sphinx_packet::ProcessedPacketData::ForwardHop {
+                    next_hop_packet,
+                    next_hop_address,
+                    delay,
+                } => Opened::Forward {
+                    next: next_hop_address.to_bytes(),
+                    delay: delay.to_duration(),
+                    packet: next_hop_packet.to_bytes(),
+                },
+                sphinx_packet::ProcessedPacketData::FinalHop {
+                    destination,
+                    identifier,
+                    payload,
+                } => Opened::Deliver {
+                    destination: destination.as_bytes(),
+                    identifier,
+                    payload: payload.as_bytes().to_vec(),
+                },
             },
-            sphinx_packet::ProcessedPacketData::FinalHop {
-                destination,
-                identifier,
-                payload,
-            } => Opened::Deliver {
-                destination: destination.as_bytes(),
-                identifier,
-                payload: payload.as_bytes().to_vec(),
-            },
-        }))
+        )))
     }
 }
