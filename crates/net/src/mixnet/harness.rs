@@ -18,6 +18,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use super::directory::{Directory, LAYERS, NodeEntry};
 use super::exit::{ExitConfig, ExitRecord, RunningExit, spawn_exit};
 use super::link::LinkKeypair;
+use super::node::NodeKeys;
 use super::packet::Sphinx;
 use super::server::{NodeConfig, NodeMetrics, Peer, RunningNode, spawn_node};
 use crate::NetError;
@@ -144,7 +145,7 @@ impl Harness {
                 listener,
                 NodeConfig {
                     format: config.format,
-                    packet_key,
+                    keys: NodeKeys::Fixed(packet_key),
                     link_key: LinkKeypair::from_secret(derive("link", i)),
                     allowed_peers: allowed.clone(),
                     next_hops: peers.clone(),

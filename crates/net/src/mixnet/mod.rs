@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod directory;
+pub mod epoch;
 pub mod exit;
 pub mod fragment;
 pub mod harness;

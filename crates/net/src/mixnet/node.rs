@@ -57,6 +57,115 @@ impl<F: PacketFormat> EpochState<F> {
     }
 }
 
+/// How a node's packet keys change: never (one key) or every epoch of a clock.
+pub enum NodeKeys {
+    /// One key for the node's whole life (tests, benchmarks).
+    Fixed(StaticSecret),
+    /// A new key every epoch; the previous epoch's key still opens packets for `grace`
+    /// after the boundary (packets in flight), then it and its replay cache are dropped.
+    Rotating {
+        /// The per-epoch keys.
+        schedule: super::epoch::KeySchedule,
+        /// The epoch clock.
+        clock: super::epoch::EpochClock,
+        /// How long the previous key still works.
+        grace: std::time::Duration,
+    },
+}
+
+/// A node's packet keys over time: the current epoch's state and, during the grace period,
+/// the previous one's.
+pub struct Epochs<F> {
+    format: F,
+    keys: NodeKeys,
+    epoch: u64,
+    current: EpochState<F>,
+    previous: Option<(EpochState<F>, std::time::Duration)>,
+}
+
+impl<F: PacketFormat + Copy> Epochs<F> {
+    /// The state at `now` (since the Unix epoch).
+    pub fn new(format: F, keys: NodeKeys, now: std::time::Duration) -> Self {
+        let (epoch, key) = match &keys {
+            NodeKeys::Fixed(key) => (0, key.clone()),
+            NodeKeys::Rotating {
+                schedule, clock, ..
+            } => {
+                let epoch = clock.epoch_at(now);
+                (epoch, schedule.key(epoch))
+            }
+        };
+        Self {
+            format,
+            keys,
+            epoch,
+            current: EpochState::new(format, key),
+            previous: None,
+        }
+    }
+
+    /// The current epoch (0 for fixed keys).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Moves to the epoch of `now` if it changed, and forgets the previous key once its
+    /// grace period is over.
+    pub fn advance(&mut self, now: std::time::Duration) {
+        let NodeKeys::Rotating {
+            schedule,
+            clock,
+            grace,
+        } = &self.keys
+        else {
+            return;
+        };
+        let epoch = clock.epoch_at(now);
+        if epoch > self.epoch {
+            let next = EpochState::new(self.format, schedule.key(epoch));
+            let old = std::mem::replace(&mut self.current, next);
+            // Only the epoch just ended keeps a grace period, counted from its end.
+            self.previous = (epoch == self.epoch + 1).then(|| (old, clock.start(epoch) + *grace));
+            self.epoch = epoch;
+        }
+        if self
+            .previous
+            .as_ref()
+            .is_some_and(|(_, until)| now >= *until)
+        {
+            self.previous = None;
+        }
+    }
+
+    /// When the next change is due (the next boundary, or the end of the grace period).
+    pub fn next_change(&self) -> Option<std::time::Duration> {
+        let NodeKeys::Rotating { clock, .. } = &self.keys else {
+            return None;
+        };
+        let boundary = clock.start(self.epoch + 1);
+        Some(match &self.previous {
+            Some((_, until)) => boundary.min(*until),
+            None => boundary,
+        })
+    }
+
+    /// Processes one packet at `now` with the current key, or the previous one in its grace
+    /// period.
+    pub fn process(&mut self, packet: &[u8], now: std::time::Duration) -> Result<Opened, Dropped> {
+        self.advance(now);
+        match self.current.process(packet) {
+            Err(Dropped::Invalid(error)) => match &mut self.previous {
+                Some((previous, _)) => previous.process(packet).map_err(|e| match e {
+                    Dropped::Invalid(_) => Dropped::Invalid(error),
+                    replay => replay,
+                }),
+                None => Err(Dropped::Invalid(error)),
+            },
+            other => other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -212,6 +321,68 @@ mod tests {
             states[0].process(&second_use),
             Err(Dropped::Replay)
         ));
+    }
+
+    #[test]
+    fn rotating_keys_keep_the_old_key_for_the_grace_period_only() {
+        use crate::mixnet::epoch::{EpochClock, KeySchedule};
+
+        let format = Sphinx::new(1024);
+        let schedule = KeySchedule::new([5; 32]);
+        let clock = EpochClock {
+            genesis: Duration::from_secs(1_000),
+            length: Duration::from_secs(60),
+        };
+        let mut epochs = Epochs::new(
+            format,
+            NodeKeys::Rotating {
+                schedule: schedule.clone(),
+                clock,
+                grace: Duration::from_secs(5),
+            },
+            Duration::from_secs(1_010),
+        );
+        assert_eq!(epochs.epoch(), 0);
+        let for_epoch = |epoch: u64, tag: u8| {
+            let hop = Hop {
+                address: [1; 32],
+                key: PublicKey::from(&schedule.key(epoch)),
+            };
+            format
+                .create(&[tag], &[hop], [0xde; 32], &[Duration::ZERO])
+                .unwrap()
+        };
+        let at = Duration::from_secs;
+        assert!(epochs.process(&for_epoch(0, 1), at(1_020)).is_ok());
+        // Not yet: epoch 1's key before its epoch.
+        assert!(matches!(
+            epochs.process(&for_epoch(1, 2), at(1_030)),
+            Err(Dropped::Invalid(_))
+        ));
+        assert_eq!(epochs.next_change(), Some(at(1_060)));
+        // Epoch 1 starts; epoch 0's key still opens packets in flight, and its replay cache
+        // still catches replays.
+        let in_flight = for_epoch(0, 3);
+        assert!(epochs.process(&in_flight, at(1_061)).is_ok());
+        assert_eq!(epochs.epoch(), 1);
+        assert!(matches!(
+            epochs.process(&in_flight, at(1_062)),
+            Err(Dropped::Replay)
+        ));
+        assert!(epochs.process(&for_epoch(1, 4), at(1_062)).is_ok());
+        assert_eq!(epochs.next_change(), Some(at(1_065)));
+        // After the grace period the expired epoch's key is gone.
+        assert!(matches!(
+            epochs.process(&for_epoch(0, 5), at(1_066)),
+            Err(Dropped::Invalid(_))
+        ));
+        assert!(epochs.process(&for_epoch(1, 6), at(1_066)).is_ok());
+        // Skipping an epoch entirely leaves no grace for the older key.
+        assert!(matches!(
+            epochs.process(&for_epoch(1, 7), at(1_190)),
+            Err(Dropped::Invalid(_))
+        ));
+        assert_eq!(epochs.epoch(), 3);
     }
 
     #[test]

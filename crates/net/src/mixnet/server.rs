@@ -25,8 +25,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use x25519_dalek::{PublicKey, StaticSecret};
 
+use super::epoch::EpochClock;
 use super::link::{Link, LinkError, LinkKeypair};
-use super::node::{Dropped, EpochState};
+use super::node::{Dropped, Epochs, NodeKeys};
 use super::packet::{Hop, NodeAddress, Opened, PacketFormat, Sphinx};
 use super::timing::DelayQueue;
 use crate::NetError;
@@ -58,8 +59,8 @@ pub struct Peer {
 pub struct NodeConfig<F> {
     /// The packet format.
     pub format: F,
-    /// This node's packet key for the current epoch.
-    pub packet_key: StaticSecret,
+    /// This node's packet keys: fixed, or rotating every epoch.
+    pub keys: NodeKeys,
     /// This node's link key pair.
     pub link_key: LinkKeypair,
     /// Static link keys allowed to connect (previous layer, or clients at the entry).
@@ -152,7 +153,7 @@ pub fn spawn_node<F>(
     deliveries: mpsc::Sender<Delivered>,
 ) -> RunningNode
 where
-    F: PacketFormat + Send + 'static,
+    F: PacketFormat + Copy + Send + 'static,
 {
     let metrics = Arc::new(NodeMetrics::default());
     let (packets_tx, packets_rx) = mpsc::channel::<Vec<u8>>(config.queue_capacity.max(1));
@@ -169,7 +170,7 @@ where
         Arc::clone(&mailboxes),
         Arc::clone(&metrics),
     ));
-    let state = EpochState::new(config.format, config.packet_key);
+    let state = Epochs::new(config.format, config.keys, EpochClock::now());
     let queue = DelayQueue::new(config.queue_capacity, config.delay_cap);
     let process = tokio::spawn(process_packets(
         state,
@@ -253,7 +254,7 @@ impl Loopback {
             };
             let config = NodeConfig {
                 format,
-                packet_key,
+                keys: NodeKeys::Fixed(packet_key),
                 link_key,
                 allowed_peers: vec![previous],
                 next_hops,
@@ -536,8 +537,8 @@ async fn dial(peer: &Peer, link_key: &LinkKeypair, frame_len: usize) -> Option<L
         .flatten()
 }
 
-async fn process_packets<F: PacketFormat>(
-    mut state: EpochState<F>,
+async fn process_packets<F: PacketFormat + Copy>(
+    mut state: Epochs<F>,
     mut queue: DelayQueue<(NodeAddress, Vec<u8>)>,
     mut packets: mpsc::Receiver<Vec<u8>>,
     mut forwarder: Forwarder,
@@ -547,14 +548,18 @@ async fn process_packets<F: PacketFormat>(
 ) {
     let start = Instant::now();
     loop {
-        let wake = queue
-            .next_due()
-            .map(|due| start + due)
+        let key_change = state
+            .next_change()
+            .map(|at| Instant::now() + at.saturating_sub(EpochClock::now()));
+        let wake = [queue.next_due().map(|due| start + due), key_change]
+            .into_iter()
+            .flatten()
+            .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             packet = packets.recv() => {
                 let Some(packet) = packet else { return };
-                match state.process(&packet) {
+                match state.process(&packet, EpochClock::now()) {
                     Ok(Opened::Forward { next, delay, packet }) => {
                         if queue.push(start.elapsed(), delay, (next, packet)).is_err() {
                             metrics.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
@@ -582,7 +587,7 @@ async fn process_packets<F: PacketFormat>(
                     }
                 }
             }
-            () = tokio::time::sleep_until(wake) => {}
+            () = tokio::time::sleep_until(wake) => state.advance(EpochClock::now()),
         }
         for (next, packet) in queue.pop_due(start.elapsed()) {
             forwarder.forward(next, packet);
@@ -753,7 +758,7 @@ mod tests {
                 last_listener,
                 NodeConfig {
                     format,
-                    packet_key: keys[2].clone(),
+                    keys: NodeKeys::Fixed(keys[2].clone()),
                     link_key: LinkKeypair::from_secret([3; 32]),
                     allowed_peers: vec![first_link.public()],
                     next_hops: HashMap::new(),
@@ -769,7 +774,7 @@ mod tests {
                 first_listener,
                 NodeConfig {
                     format,
-                    packet_key: keys[0].clone(),
+                    keys: NodeKeys::Fixed(keys[0].clone()),
                     link_key: first_link,
                     allowed_peers: vec![client.public()],
                     next_hops: HashMap::from([
@@ -904,6 +909,75 @@ mod tests {
                 (0.52..0.75).contains(&fraction),
                 "fraction below the mean {fraction}"
             );
+        })
+        .await
+        .expect("bounded in time");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_node_rotates_its_key_and_rejects_the_expired_epoch() {
+        use crate::mixnet::epoch::KeySchedule;
+
+        tokio::time::timeout(Duration::from_secs(30), async {
+            let format = Sphinx::new(1024);
+            let schedule = KeySchedule::new([21; 32]);
+            // Epochs of 600 ms starting now, 100 ms of grace.
+            let clock = EpochClock {
+                genesis: EpochClock::now(),
+                length: Duration::from_millis(600),
+            };
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let socket = listener.local_addr().unwrap();
+            let node_link = LinkKeypair::from_secret([22; 32]);
+            let node_public = node_link.public();
+            let client = LinkKeypair::from_secret([23; 32]);
+            let (tx, mut deliveries) = mpsc::channel(16);
+            let node = spawn_node(
+                listener,
+                NodeConfig {
+                    format,
+                    keys: NodeKeys::Rotating {
+                        schedule: schedule.clone(),
+                        clock,
+                        grace: Duration::from_millis(100),
+                    },
+                    link_key: node_link,
+                    allowed_peers: vec![client.public()],
+                    next_hops: HashMap::new(),
+                    frame_len: 4096,
+                    queue_capacity: 64,
+                    delay_cap: Duration::from_millis(10),
+                },
+                tx,
+            );
+            let stream = TcpStream::connect(socket).await.unwrap();
+            let mut link = Link::connect(stream, &client, &node_public, 4096)
+                .await
+                .unwrap();
+            let packet = |epoch: u64, tag: u8| {
+                let hop = Hop {
+                    address: [1; 32],
+                    key: PublicKey::from(&schedule.key(epoch)),
+                };
+                format
+                    .create(&[tag], &[hop], [0xde; 32], &[Duration::ZERO])
+                    .unwrap()
+            };
+            link.send(&packet(0, 1)).await.unwrap();
+            let delivered = deliveries.recv().await.unwrap();
+            assert_eq!(format.plaintext(&delivered.payload).unwrap(), [1]);
+            // Wait past the boundary and the grace period.
+            let after = clock.start(1) + Duration::from_millis(200);
+            tokio::time::sleep(after.saturating_sub(EpochClock::now())).await;
+            link.send(&packet(0, 2)).await.unwrap();
+            link.send(&packet(1, 3)).await.unwrap();
+            let delivered = deliveries.recv().await.unwrap();
+            assert_eq!(
+                format.plaintext(&delivered.payload).unwrap(),
+                [3],
+                "only the new epoch's packet opens"
+            );
+            assert_eq!(node.metrics.dropped_invalid.load(Ordering::Relaxed), 1);
         })
         .await
         .expect("bounded in time");
