@@ -11,6 +11,7 @@
 //! Still to come (issue 4): the directory server and epoch rotation driven by it, and the
 //! `nullgate mixnode` and `nullgate directory` commands.
 
+pub mod authority;
 pub mod client;
 pub mod directory;
 pub mod epoch;
