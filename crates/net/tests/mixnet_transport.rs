@@ -199,3 +199,138 @@ async fn an_idle_client_sends_cover_traffic_and_its_loops_come_back() {
     .await
     .expect("bounded in time");
 }
+
+/// Three `start_mixnode` nodes (the code `nullgate mixnode` runs) and the authority (the code
+/// `nullgate directory` runs): the nodes announce their keys, learn each other from the
+/// signed directory, and carry a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
+    use ed25519_dalek::SigningKey;
+    use nullgate_net::mixnet::{
+        authority::{AuthorityConfig, NodeRecord, authority_router, fetch_directory},
+        epoch::EpochClock,
+        link::LinkKeypair,
+        mixnode::{ExitSettings, MixnodeSettings, start_mixnode},
+    };
+
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let config = MixnetConfig::loopback();
+        let seen: common::Seen = Arc::new(Mutex::new(Vec::new()));
+        let keys = Arc::new(RwLock::new(
+            KeyRing::derive(
+                2,
+                b"mixnode test key, 32 bytes ikm!!",
+                Duration::from_secs(60),
+            )
+            .unwrap(),
+        ));
+        let gateway = format!(
+            "http://{}",
+            common::serve(gateway_router(
+                GatewayConfig {
+                    keys: keys.clone(),
+                    allowed_authorities: vec![TARGET.into()],
+                    max_request: 1 << 20,
+                    max_response: 1 << 20,
+                },
+                common::upstream(seen.clone()),
+            ))
+            .await
+        );
+        let authority = SigningKey::from_bytes(&[77; 32]);
+        let genesis = EpochClock::now().as_secs() - 10;
+        let mut listeners = Vec::new();
+        let mut settings = Vec::new();
+        for layer in 0..3u8 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            settings.push(MixnodeSettings {
+                listen: listener.local_addr().unwrap(),
+                layer: usize::from(layer),
+                address: [layer + 1; 32],
+                link_secret: [layer + 10; 32],
+                identity_secret: [layer + 20; 32],
+                key_seed: [layer + 30; 32],
+                authority_url: String::new(),
+                authority_key: authority.verifying_key().to_bytes(),
+                genesis,
+                epoch_seconds: 3600,
+                grace_ms: 1000,
+                payload_size: 2048,
+                frame_len: config.frame_len,
+                queue_capacity: 1024,
+                delay_cap_ms: 100,
+                exit: (layer == 2).then(|| ExitSettings {
+                    allowlist: vec![gateway.clone()],
+                    processing_delay_ms: 1,
+                }),
+            });
+            listeners.push(listener);
+        }
+        let authority_url = format!(
+            "http://{}",
+            common::serve(authority_router(AuthorityConfig {
+                signing: authority.clone(),
+                clock: settings[0].clock(),
+                nodes: settings
+                    .iter()
+                    .map(|s| NodeRecord {
+                        layer: s.layer,
+                        address: s.address,
+                        endpoint: s.listen.to_string(),
+                        link_key: s.link_key(),
+                        identity: s.identity(),
+                    })
+                    .collect(),
+            }))
+            .await
+        );
+        let starts = settings
+            .into_iter()
+            .zip(listeners)
+            .map(|(mut s, listener)| {
+                s.authority_url = authority_url.clone();
+                tokio::spawn(start_mixnode(s, listener))
+            });
+        let mut nodes = Vec::new();
+        for start in starts.collect::<Vec<_>>() {
+            nodes.push(start.await.unwrap().unwrap());
+        }
+
+        let http = reqwest::Client::new();
+        let directory = fetch_directory(&http, &authority_url, &authority.verifying_key())
+            .await
+            .unwrap();
+        let (body, hash) = {
+            let keys = keys.read().unwrap();
+            (keys.served_body().unwrap(), keys.served_hash().unwrap())
+        };
+        // Any client key: the entry serves anonymous clients.
+        let client = MixnetClient::connect(
+            config,
+            directory,
+            LinkKeypair::generate().unwrap(),
+            &gateway,
+            &body,
+            Some(&hash),
+        )
+        .await
+        .unwrap();
+        let response = client
+            .send(
+                echo(b"through real mixnodes".to_vec()),
+                IsolationId::fresh(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.body, Bytes::from_static(b"through real mixnodes"));
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        // Six hops: every node forwarded or delivered.
+        for node in &nodes {
+            let forwarded = node.metrics.forwarded.load(Ordering::Relaxed);
+            let delivered = node.metrics.delivered.load(Ordering::Relaxed);
+            assert!(forwarded + delivered > 0);
+        }
+    })
+    .await
+    .expect("bounded in time");
+}

@@ -20,7 +20,7 @@ use super::exit::{ExitConfig, ExitRecord, RunningExit, spawn_exit};
 use super::link::LinkKeypair;
 use super::node::NodeKeys;
 use super::packet::Sphinx;
-use super::server::{NodeConfig, NodeMetrics, Peer, RunningNode, spawn_node};
+use super::server::{Allowed, NodeConfig, NodeMetrics, Peer, RunningNode, spawn_node};
 use crate::NetError;
 
 /// What to start.
@@ -147,7 +147,7 @@ impl Harness {
                     format: config.format,
                     keys: NodeKeys::Fixed(packet_key),
                     link_key: LinkKeypair::from_secret(derive("link", i)),
-                    allowed_peers: allowed.clone(),
+                    allowed_peers: Allowed::Listed(allowed.clone()),
                     next_hops: peers.clone(),
                     frame_len: config.frame_len,
                     queue_capacity: 4096,

@@ -19,6 +19,7 @@ pub mod exit;
 pub mod fragment;
 pub mod harness;
 pub mod link;
+pub mod mixnode;
 pub mod node;
 pub mod packet;
 pub mod server;

@@ -55,6 +55,26 @@ pub struct Peer {
     pub link_key: [u8; 32],
 }
 
+/// Who may open a link to a node.
+#[derive(Clone, Debug)]
+pub enum Allowed {
+    /// Any static key: an entry node serving anonymous clients (their packets still have
+    /// to open under the node's Sphinx key to go anywhere).
+    Anyone,
+    /// Only these static keys: other nodes (and exits), or registered clients.
+    Listed(Vec<[u8; 32]>),
+}
+
+impl Allowed {
+    /// Whether `key` may open a link.
+    pub fn permits(&self, key: &[u8; 32]) -> bool {
+        match self {
+            Self::Anyone => true,
+            Self::Listed(keys) => keys.contains(key),
+        }
+    }
+}
+
 /// A running node's configuration.
 pub struct NodeConfig<F> {
     /// The packet format.
@@ -63,8 +83,8 @@ pub struct NodeConfig<F> {
     pub keys: NodeKeys,
     /// This node's link key pair.
     pub link_key: LinkKeypair,
-    /// Static link keys allowed to connect (previous layer, or clients at the entry).
-    pub allowed_peers: Vec<[u8; 32]>,
+    /// Who may open a link to this node.
+    pub allowed_peers: Allowed,
     /// The next layer, by the address carried in packet headers.
     pub next_hops: HashMap<NodeAddress, Peer>,
     /// The length of every link frame.
@@ -256,7 +276,7 @@ impl Loopback {
                 format,
                 keys: NodeKeys::Fixed(packet_key),
                 link_key,
-                allowed_peers: vec![previous],
+                allowed_peers: Allowed::Listed(vec![previous]),
                 next_hops,
                 frame_len,
                 queue_capacity: 1024,
@@ -357,7 +377,7 @@ impl Loopback {
 async fn accept_links(
     listener: TcpListener,
     link_key: Arc<LinkKeypair>,
-    allowed: Arc<Vec<[u8; 32]>>,
+    allowed: Arc<Allowed>,
     frame_len: usize,
     packets: mpsc::Sender<Vec<u8>>,
     mailboxes: Mailboxes,
@@ -376,7 +396,7 @@ async fn accept_links(
             Arc::clone(&metrics),
         );
         tokio::spawn(async move {
-            let link = Link::accept(stream, &link_key, |key| allowed.contains(key), frame_len);
+            let link = Link::accept(stream, &link_key, |key| allowed.permits(key), frame_len);
             let Ok(Ok(link)) = tokio::time::timeout(Duration::from_secs(10), link).await else {
                 metrics.links_failed.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -760,7 +780,7 @@ mod tests {
                     format,
                     keys: NodeKeys::Fixed(keys[2].clone()),
                     link_key: LinkKeypair::from_secret([3; 32]),
-                    allowed_peers: vec![first_link.public()],
+                    allowed_peers: Allowed::Listed(vec![first_link.public()]),
                     next_hops: HashMap::new(),
                     frame_len: 4096,
                     queue_capacity: 64,
@@ -776,7 +796,7 @@ mod tests {
                     format,
                     keys: NodeKeys::Fixed(keys[0].clone()),
                     link_key: first_link,
-                    allowed_peers: vec![client.public()],
+                    allowed_peers: Allowed::Listed(vec![client.public()]),
                     next_hops: HashMap::from([
                         (
                             hop(1).address,
@@ -942,7 +962,7 @@ mod tests {
                         grace: Duration::from_millis(100),
                     },
                     link_key: node_link,
-                    allowed_peers: vec![client.public()],
+                    allowed_peers: Allowed::Listed(vec![client.public()]),
                     next_hops: HashMap::new(),
                     frame_len: 4096,
                     queue_capacity: 64,
