@@ -5,6 +5,7 @@
 
 mod bench_net;
 mod bench_zk;
+mod mixnet;
 mod relay;
 mod setup;
 mod stats;
@@ -30,6 +31,13 @@ enum Command {
     Setup(setup::Args),
     /// Run an OHTTP relay: forwards sealed requests to one gateway, strips client metadata.
     Relay(relay::Args),
+    /// Run the mixnet's directory authority (signed per-epoch directories).
+    Directory(mixnet::DirectoryArgs),
+    /// Run a mix node (and its exit, in the last layer).
+    Mixnode(mixnet::MixnodeArgs),
+    /// Mixnet operator tools.
+    #[command(subcommand)]
+    Mixnet(mixnet::MixnetCommand),
     /// Operator: deploy a vault (embedded chain or --rpc-url) and print its parameters.
     #[command(subcommand)]
     Vault(vault::Command),
@@ -52,5 +60,8 @@ fn main() -> anyhow::Result<()> {
         Command::Setup(args) => setup::run(args),
         Command::Relay(args) => relay::run(args),
         Command::Vault(command) => vault::run(command),
+        Command::Directory(args) => mixnet::run_directory(args),
+        Command::Mixnode(args) => mixnet::run_mixnode(args),
+        Command::Mixnet(mixnet::MixnetCommand::Init(args)) => mixnet::run_init(args),
     }
 }

@@ -291,3 +291,48 @@ pub async fn announce_key(
         ),
     })
 }
+
+/// The authority's settings file, as `nullgate directory --config` reads it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AuthoritySettings {
+    /// Where to serve.
+    pub listen: std::net::SocketAddr,
+    /// Secret of the Ed25519 key that signs directories (hex).
+    #[serde(with = "hex::serde")]
+    pub signing_secret: [u8; 32],
+    /// Start of epoch 0, seconds since the Unix epoch.
+    pub genesis: u64,
+    /// Epoch length, seconds.
+    pub epoch_seconds: u64,
+    /// The nodes.
+    pub nodes: Vec<NodeRecord>,
+}
+
+impl std::fmt::Debug for AuthoritySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The signing secret is never printed.
+        f.debug_struct("AuthoritySettings")
+            .field("listen", &self.listen)
+            .field("nodes", &self.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthoritySettings {
+    /// The public key clients and nodes pin.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        SigningKey::from_bytes(&self.signing_secret).verifying_key()
+    }
+
+    /// The service's configuration.
+    pub fn config(&self) -> AuthorityConfig {
+        AuthorityConfig {
+            signing: SigningKey::from_bytes(&self.signing_secret),
+            clock: EpochClock {
+                genesis: std::time::Duration::from_secs(self.genesis),
+                length: std::time::Duration::from_secs(self.epoch_seconds.max(1)),
+            },
+            nodes: self.nodes.clone(),
+        }
+    }
+}
