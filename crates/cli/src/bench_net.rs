@@ -6,6 +6,10 @@
 //! 127.0.0.1 (client → relay → gateway → upstream and back); and a mixnet round trip with zero
 //! configured delay over the loopback mixnet (three nodes on 127.0.0.1, Noise links): the
 //! request with a reply block through three layers, the reply through three layers again.
+//! Then whole calls through the mixnet transport (`MixnetClient`: OHTTP-sealed, fragmented,
+//! Poisson-paced, through an exit to a gateway, answered in reply blocks) over a loopback
+//! mixnet of two nodes per layer, once with zero delays and once with the deployment
+//! defaults (50 ms mean per hop, a packet every 20 ms, 20 ms mean exit delay).
 
 use std::{
     sync::{Arc, RwLock},
@@ -18,6 +22,10 @@ use http::{Method, StatusCode};
 use nullgate_net::{
     HttpRequest, HttpResponse, IsolationId, Transport,
     mixnet::{
+        client::{MixnetClient, MixnetConfig},
+        directory::Directory,
+        epoch::EpochClock,
+        harness::{Harness, HarnessConfig},
         node::EpochState,
         packet::{Hop, PacketFormat, Sphinx},
         server::Loopback,
@@ -53,6 +61,9 @@ pub(crate) struct Args {
     /// Mixnet round trips (six hops each) timed with zero configured delay.
     #[arg(long, default_value_t = 200)]
     round_trips: usize,
+    /// Whole calls through the mixnet transport timed, per delay setting.
+    #[arg(long, default_value_t = 30)]
+    calls: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,6 +79,10 @@ struct Report {
     mixnet_rtt_ms_p50_zero_delay: f64,
     mixnet_rtt_ms_p90_zero_delay: f64,
     mixnet_added_ms_per_hop_p50_zero_delay: f64,
+    mixnet_call_ms_p50_zero_delay: f64,
+    mixnet_call_ms_p90_zero_delay: f64,
+    mixnet_call_ms_p50_default_delay: f64,
+    mixnet_call_ms_p90_default_delay: f64,
     payload_bytes: usize,
     peak_rss_mb: f64,
 }
@@ -78,7 +93,11 @@ const PAYLOAD: usize = 1024;
 /// Runs the benchmark and prints the report.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.seals >= 1 && args.requests >= 1 && args.packets >= 1 && args.round_trips >= 1,
+        args.seals >= 1
+            && args.requests >= 1
+            && args.packets >= 1
+            && args.round_trips >= 1
+            && args.calls >= 1,
         "counts must be at least 1"
     );
     let sphinx = sphinx_figures(&args)?;
@@ -117,6 +136,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     let loopback = runtime.block_on(loopback(keys, &args))?;
     let mixnet = runtime.block_on(mixnet_round_trips(&args))?;
+    let calls_zero = runtime.block_on(mixnet_calls(
+        &args,
+        MixnetConfig::loopback(),
+        Duration::ZERO,
+        "mixnet calls, zero delay",
+    ))?;
+    let calls_default = runtime.block_on(mixnet_calls(
+        &args,
+        MixnetConfig::deployment(),
+        Duration::from_millis(20),
+        "mixnet calls, default delays",
+    ))?;
     let report = Report {
         sphinx_create_us_p50: sphinx.create_us_p50,
         sphinx_hop_us_p50: sphinx.hop_us_p50,
@@ -129,6 +160,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         mixnet_rtt_ms_p50_zero_delay: percentile_ms(&mixnet, 50),
         mixnet_rtt_ms_p90_zero_delay: percentile_ms(&mixnet, 90),
         mixnet_added_ms_per_hop_p50_zero_delay: percentile_ms(&mixnet, 50) / 6.0,
+        mixnet_call_ms_p50_zero_delay: percentile_ms(&calls_zero, 50),
+        mixnet_call_ms_p90_zero_delay: percentile_ms(&calls_zero, 90),
+        mixnet_call_ms_p50_default_delay: percentile_ms(&calls_default, 50),
+        mixnet_call_ms_p90_default_delay: percentile_ms(&calls_default, 90),
         payload_bytes: PAYLOAD,
         peak_rss_mb: peak_rss_mb().unwrap_or(f64::NAN),
     };
@@ -153,6 +188,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             report.mixnet_rtt_ms_p50_zero_delay,
             report.mixnet_rtt_ms_p90_zero_delay,
             report.mixnet_added_ms_per_hop_p50_zero_delay
+        );
+        println!(
+            "  mixnet call (transport), zero delay       p50 {:>8.2} ms   p90 {:>8.2} ms",
+            report.mixnet_call_ms_p50_zero_delay, report.mixnet_call_ms_p90_zero_delay
+        );
+        println!(
+            "  mixnet call (transport), default delays   p50 {:>8.2} ms   p90 {:>8.2} ms",
+            report.mixnet_call_ms_p50_default_delay, report.mixnet_call_ms_p90_default_delay
         );
         println!("  peak RSS {:>8.1} MB", report.peak_rss_mb);
     }
@@ -281,6 +324,77 @@ async fn mixnet_round_trips(args: &Args) -> anyhow::Result<Vec<Duration>> {
         .await??;
         if i >= 5 {
             times.push(elapsed);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(times)
+}
+
+/// Whole calls through `MixnetClient` with `config`, over a loopback mixnet of two nodes per
+/// layer whose exits wait `exit_delay` on average, to an OHTTP gateway; after 3 warm-ups.
+async fn mixnet_calls(
+    args: &Args,
+    config: MixnetConfig,
+    exit_delay: Duration,
+    label: &'static str,
+) -> anyhow::Result<Vec<Duration>> {
+    let keys = KeyRing::derive(
+        2,
+        b"nullgate bench net: mixnet key 2",
+        Duration::from_secs(3600),
+    )?;
+    let (body, hash) = (keys.served_body()?, keys.served_hash()?);
+    let upstream = Router::new().route(
+        "/v1/chat/completions",
+        post(|body: Bytes| async move { body }),
+    );
+    let gateway = format!(
+        "http://{}",
+        serve(gateway_router(
+            GatewayConfig {
+                keys: Arc::new(RwLock::new(keys)),
+                allowed_authorities: vec![TARGET.into()],
+                max_request: 1 << 20,
+                max_response: 1 << 20,
+            },
+            upstream,
+        ))
+        .await?
+    );
+    let net = Harness::start(HarnessConfig {
+        per_layer: 2,
+        format: config.format,
+        frame_len: config.frame_len,
+        clients: 1,
+        allowlist: vec![gateway.clone()],
+        exit_delay,
+        delay_cap: config.hop_delay_cap,
+        seed: 2,
+    })
+    .await?;
+    let directory = Directory::verify(
+        net.signed_directory(),
+        &net.authority(),
+        EpochClock::now().as_secs(),
+    )?;
+    let key = net
+        .client_key(0)
+        .ok_or_else(|| anyhow::anyhow!("the harness has no client key"))?;
+    let client =
+        MixnetClient::connect(config, directory, key, &gateway, &body, Some(&hash)).await?;
+    let bar = new_bar(!args.json, label, args.calls + 3);
+    let mut times = Vec::with_capacity(args.calls);
+    for i in 0..args.calls + 3 {
+        let started = Instant::now();
+        let response = client.send(sample_request(), IsolationId::fresh()).await?;
+        anyhow::ensure!(
+            response.status == StatusCode::OK && response.body.len() == PAYLOAD,
+            "the mixnet call answered {}",
+            response.status
+        );
+        if i >= 3 {
+            times.push(started.elapsed());
         }
         bar.inc(1);
     }
