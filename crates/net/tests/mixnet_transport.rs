@@ -334,3 +334,85 @@ async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
     .await
     .expect("bounded in time");
 }
+
+/// An answer that does not arrive in time: the call is sent again, whole, with fresh
+/// fragments and reply blocks, and the second attempt's answer is the one returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_an_answer_in_time_is_sent_again() {
+    use std::sync::atomic::AtomicUsize;
+
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let config = MixnetConfig {
+            reply_timeout: Duration::from_millis(1500),
+            attempts: 4,
+            ..MixnetConfig::loopback()
+        };
+        let keys = Arc::new(RwLock::new(
+            KeyRing::derive(
+                4,
+                b"retry test key, 32 bytes of ikm!",
+                Duration::from_secs(60),
+            )
+            .unwrap(),
+        ));
+        // The upstream answers its first request only after 4 s, later ones at once.
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        let upstream = axum::Router::new().route(
+            "/echo",
+            axum::routing::post(move |body: Bytes| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                        tokio::time::sleep(Duration::from_secs(4)).await;
+                    }
+                    body
+                }
+            }),
+        );
+        let gateway = format!(
+            "http://{}",
+            common::serve(gateway_router(
+                GatewayConfig {
+                    keys: keys.clone(),
+                    allowed_authorities: vec![TARGET.into()],
+                    max_request: 1 << 20,
+                    max_response: 1 << 20,
+                },
+                upstream,
+            ))
+            .await
+        );
+        let net = Harness::start(HarnessConfig {
+            per_layer: 1,
+            format: config.format,
+            frame_len: config.frame_len,
+            clients: 1,
+            allowlist: vec![gateway.clone()],
+            exit_delay: Duration::ZERO,
+            delay_cap: Duration::from_millis(100),
+            seed: 5,
+        })
+        .await
+        .unwrap();
+        let setup = Setup {
+            net,
+            gateway: gateway.clone(),
+            keys,
+            seen: Arc::new(Mutex::new(Vec::new())),
+        };
+        let client = client(&setup, config, 0, &gateway).await;
+        let response = client
+            .send(echo(b"eventually".to_vec()), IsolationId::fresh())
+            .await
+            .unwrap();
+        assert_eq!(response.body, Bytes::from_static(b"eventually"));
+        assert!(client.metrics.retries.load(Ordering::Relaxed) >= 1);
+        assert!(
+            count.load(Ordering::SeqCst) >= 2,
+            "the upstream saw the call again"
+        );
+    })
+    .await
+    .expect("bounded in time");
+}

@@ -31,7 +31,7 @@ use super::fragment::{Reassembler, fragment};
 use super::link::{Link, LinkKeypair, LinkWriter};
 use super::packet::{Hop, NodeAddress, PacketFormat, ReplyOpener, Sphinx};
 use super::server::mailbox_address;
-use super::timing::{ClientSchedule, Send, hop_delays};
+use super::timing::{ClientSchedule, Send, exponential, hop_delays};
 use crate::ohttp::OhttpTransport;
 use crate::{HttpRequest, HttpResponse, IsolationId, NetError, Transport};
 
@@ -89,7 +89,8 @@ impl MixnetConfig {
             send_gap: Duration::from_millis(1),
             loop_gap: Duration::from_millis(200),
             response_cap: 16 << 10,
-            reply_timeout: Duration::from_secs(5),
+            // Generous: loaded CI machines run many of these at once.
+            reply_timeout: Duration::from_secs(15),
             ..Self::deployment()
         }
     }
@@ -111,6 +112,8 @@ impl MixnetConfig {
 /// Counters of a running client.
 #[derive(Debug, Default)]
 pub struct ClientMetrics {
+    /// Calls sent again after their answer did not arrive in time.
+    pub retries: std::sync::atomic::AtomicU64,
     /// Real packets sent.
     pub real: std::sync::atomic::AtomicU64,
     /// Drop (cover) packets sent.
@@ -206,11 +209,15 @@ impl MixnetClient {
                 let Ok(mut pending) = reader_pending.lock() else {
                     return;
                 };
-                let Some((call, opener)) = pending.openers.remove(identifier) else {
-                    // Not a reply we wait for: one of our loops came back.
+                // Forward packets (our loops) carry a zero identifier; replies a random one.
+                if identifier == &[0u8; 16] {
                     reader_metrics
                         .loops_returned
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
+                // A reply to an attempt given up on: ignored.
+                let Some((call, opener)) = pending.openers.remove(identifier) else {
                     continue;
                 };
                 if let (Ok(piece), Some(call)) = (opener.open(payload), pending.calls.get(&call)) {
@@ -349,7 +356,20 @@ impl Transport for MixnetClient {
         // Every call is unlinkable already: fresh routes, fresh reply blocks, fresh OHTTP
         // encapsulation; the isolation id has nothing more to separate.
         let mut last = None;
-        for _ in 0..self.config.attempts.max(1) {
+        for attempt in 0..self.config.attempts.max(1) {
+            if attempt > 0 {
+                self.metrics
+                    .retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // A random pause before sending again, so retries do not line up in time
+                // with the attempt they repeat.
+                let pause = exponential(
+                    &mut rand::thread_rng(),
+                    self.config.reply_timeout / 10,
+                    self.config.reply_timeout,
+                );
+                tokio::time::sleep(pause).await;
+            }
             match self.attempt(&request).await {
                 Ok(response) => return Ok(response),
                 // A refusal is an answer: sending again would get the same.

@@ -67,11 +67,20 @@ pub fn fragment(message: &[u8], max_fragment: usize, parity: u8) -> Result<Vec<V
 /// Collects fragments until a message can be rebuilt; bounded in memory.
 pub struct Reassembler {
     pending: HashMap<[u8; 16], Partial>,
+    /// Ids of rebuilt messages (late fragments of them are ignored), oldest first; the
+    /// oldest are forgotten beyond [`DONE_REMEMBERED`].
     done: HashSet<[u8; 16]>,
+    done_order: std::collections::VecDeque<[u8; 16]>,
     max_pending: usize,
+    /// Counts messages started, to find the oldest incomplete one.
+    started: u64,
 }
 
+/// How many rebuilt message ids a reassembler remembers.
+pub const DONE_REMEMBERED: usize = 65_536;
+
 struct Partial {
+    started: u64,
     data: u8,
     parity: u8,
     length: u32,
@@ -86,7 +95,9 @@ impl Reassembler {
         Self {
             pending: HashMap::new(),
             done: HashSet::new(),
+            done_order: Default::default(),
             max_pending,
+            started: 0,
         }
     }
 
@@ -114,13 +125,21 @@ impl Reassembler {
         if self.done.contains(&id) {
             return Ok(None);
         }
-        if !self.pending.contains_key(&id) && self.pending.len() >= self.max_pending {
-            return Err(NetError::TooLarge {
-                what: "incomplete messages held",
-                limit: self.max_pending,
-            });
+        if !self.pending.contains_key(&id) && self.pending.len() >= self.max_pending.max(1) {
+            // Full: the oldest incomplete message gives way (its fragments were lost beyond
+            // repair, or never existed), so stale entries cannot lock new messages out.
+            let oldest = self
+                .pending
+                .iter()
+                .min_by_key(|(_, partial)| partial.started)
+                .map(|(id, _)| *id);
+            if let Some(oldest) = oldest {
+                self.pending.remove(&oldest);
+            }
         }
+        let started = self.started;
         let partial = self.pending.entry(id).or_insert_with(|| Partial {
+            started,
             data,
             parity,
             length,
@@ -128,6 +147,9 @@ impl Reassembler {
             shards: vec![None; usize::from(data) + usize::from(parity)],
             received: 0,
         });
+        if partial.started == started {
+            self.started += 1;
+        }
         if (
             partial.data,
             partial.parity,
@@ -155,7 +177,14 @@ impl Reassembler {
         codec
             .reconstruct_data(&mut partial.shards)
             .map_err(|e| NetError::BadMessage(format!("fragments do not rebuild: {e}")))?;
-        self.done.insert(id);
+        if self.done.insert(id) {
+            self.done_order.push_back(id);
+        }
+        while self.done_order.len() > DONE_REMEMBERED {
+            if let Some(oldest) = self.done_order.pop_front() {
+                self.done.remove(&oldest);
+            }
+        }
         let mut message: Vec<u8> = partial
             .shards
             .into_iter()
@@ -212,11 +241,25 @@ mod tests {
         let mut bad = fragments[0].clone();
         bad[18] = 0; // no parity
         assert!(reassembler.push(&bad).is_err());
-        // A second incomplete message beyond the bound is refused.
+        // Beyond the bound, the oldest incomplete message is dropped for the newest.
         let two = fragment(&[7u8; 500], 100, 2).unwrap();
         assert_eq!(reassembler.push(&two[0]).unwrap(), None);
         let three = fragment(&[8u8; 500], 100, 2).unwrap();
-        assert!(reassembler.push(&three[0]).is_err());
+        assert_eq!(reassembler.push(&three[0]).unwrap(), None);
+        let mut rebuilt = None;
+        for piece in &three[1..] {
+            rebuilt = reassembler.push(piece).unwrap().or(rebuilt);
+        }
+        assert_eq!(
+            rebuilt,
+            Some(vec![8u8; 500]),
+            "the newest message completes"
+        );
+        let mut rebuilt = None;
+        for piece in &two[1..two.len() - 2] {
+            rebuilt = reassembler.push(piece).unwrap().or(rebuilt);
+        }
+        assert_eq!(rebuilt, None, "the evicted one lost its first fragment");
         // Random bytes never panic.
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
         for _ in 0..2_000 {

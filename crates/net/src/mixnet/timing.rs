@@ -155,21 +155,23 @@ impl<T> ClientSchedule<T> {
         self.next_send.min(self.next_loop)
     }
 
-    /// What to send at `now`: stream packets (real or drop) and loop packets that fell due.
-    /// Returns `(stream, loops)`.
+    /// What to send at `now`: the stream packet (real or drop) and the loop packet, if due.
+    /// Returns `(stream, loops)`. A late tick sends one of each at most, never a burst for
+    /// every slot it missed: bursts would stand out on the wire, and a client slower than
+    /// `λ` would fall ever further behind; the next times are drawn from `now` instead.
     pub fn tick(&mut self, rng: &mut impl Rng, now: Duration) -> (Vec<Send<T>>, usize) {
         let mut stream = Vec::new();
-        while self.next_send <= now {
+        if self.next_send <= now {
             stream.push(match self.queue.pop_front() {
                 Some(packet) => Send::Real(packet),
                 None => Send::Drop,
             });
-            self.next_send += exponential(rng, self.mean_gap, Duration::MAX);
+            self.next_send = now + exponential(rng, self.mean_gap, Duration::MAX);
         }
         let mut loops = 0;
-        while self.next_loop <= now {
-            loops += 1;
-            self.next_loop += exponential(rng, self.loop_mean_gap, Duration::MAX);
+        if self.next_loop <= now {
+            loops = 1;
+            self.next_loop = now + exponential(rng, self.loop_mean_gap, Duration::MAX);
         }
         (stream, loops)
     }
@@ -264,5 +266,22 @@ mod tests {
             sent.len()
         );
         assert!((900..1_100).contains(&loops), "{loops} loops");
+    }
+
+    #[test]
+    fn a_late_tick_sends_one_packet_not_a_burst() {
+        let mut rng = rng();
+        let mut schedule = ClientSchedule::new(
+            &mut rng,
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_millis(10),
+        );
+        schedule.enqueue("real");
+        // A whole second late: a thousand slots missed.
+        let (stream, loops) = schedule.tick(&mut rng, Duration::from_secs(1));
+        assert_eq!(stream, vec![Send::Real("real")]);
+        assert_eq!(loops, 1);
+        assert!(schedule.next_wakeup() > Duration::from_secs(1));
     }
 }
