@@ -18,8 +18,8 @@
 //!   directory, an exit that forwards OHTTP-sealed requests to allowlisted gateways, and
 //!   [`mixnet::client::MixnetClient`], a [`Transport`] with Poisson cover traffic.
 //!
-//! Deliberately not here yet: the directory server with epoch rotation, and TLS inside
-//! stream transports (issue 4 continues). This crate knows nothing about credits: it moves
+//! Deliberately not here yet: TLS inside the stream transports (SOCKS5, Tor), so that
+//! HTTPS targets get end-to-end TLS there (issue 4 continues). This crate knows nothing about credits: it moves
 //! opaque requests.
 
 pub mod direct;

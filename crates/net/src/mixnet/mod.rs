@@ -6,10 +6,8 @@
 //! schedule with drop and loop cover traffic ([`timing`]); authenticated links, Noise XX with
 //! pinned keys and fixed-size frames ([`link`]); a node on the network ([`server`]); the exit
 //! beside a last-layer node ([`exit`]); the client, a [`Transport`](crate::Transport)
-//! ([`client`]); and a loopback harness ([`harness`]).
-//!
-//! Still to come (issue 4): the directory server and epoch rotation driven by it, and the
-//! `nullgate mixnode` and `nullgate directory` commands.
+//! ([`client`]); key epochs ([`epoch`]); the directory authority ([`authority`]) and a whole
+//! node as `nullgate mixnode` runs it ([`mixnode`]); and a loopback harness ([`harness`]).
 
 pub mod authority;
 pub mod client;
