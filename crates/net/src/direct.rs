@@ -5,7 +5,7 @@ use tokio::net::TcpStream;
 
 use crate::{
     HttpRequest, HttpResponse, IsolationId, NetError, Transport,
-    stream::{check_scheme, exchange},
+    stream::{TlsRoots, check_scheme, exchange},
 };
 
 /// Connects straight to the target; one connection per call.
@@ -25,6 +25,6 @@ impl Transport for DirectTransport {
                 peer: "target",
                 detail: e.to_string(),
             })?;
-        exchange(stream, request).await
+        exchange(stream, request, &TlsRoots::webpki()).await
     }
 }

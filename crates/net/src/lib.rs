@@ -18,8 +18,8 @@
 //!   directory, an exit that forwards OHTTP-sealed requests to allowlisted gateways, and
 //!   [`mixnet::client::MixnetClient`], a [`Transport`] with Poisson cover traffic.
 //!
-//! Deliberately not here yet: TLS inside the stream transports (SOCKS5, Tor), so that
-//! HTTPS targets get end-to-end TLS there (issue 4 continues). This crate knows nothing about credits: it moves
+//! Stream transports (SOCKS5, Tor, direct) run TLS over the stream for `https` targets, so
+//! TLS is end to end with the target ([`TlsRoots`] says whom to trust). This crate knows nothing about credits: it moves
 //! opaque requests.
 
 pub mod direct;
@@ -35,4 +35,5 @@ mod transport;
 
 pub use error::NetError;
 pub use message::{HttpRequest, HttpResponse};
+pub use stream::TlsRoots;
 pub use transport::{IsolationId, Transport};

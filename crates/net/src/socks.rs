@@ -8,19 +8,29 @@ use tokio_socks::tcp::Socks5Stream;
 
 use crate::{
     HttpRequest, HttpResponse, IsolationId, NetError, Transport,
-    stream::{check_scheme, exchange},
+    stream::{TlsRoots, check_scheme, exchange},
 };
 
 /// Sends each request through a SOCKS5 proxy (Tor's `SocksPort`, Nym's socks5 client).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Socks5Transport {
     proxy: SocketAddr,
+    roots: TlsRoots,
 }
 
 impl Socks5Transport {
-    /// A transport through the SOCKS5 proxy at `proxy`.
+    /// A transport through the SOCKS5 proxy at `proxy`; `https` targets are checked against
+    /// the Mozilla roots.
     pub fn new(proxy: SocketAddr) -> Self {
-        Self { proxy }
+        Self {
+            proxy,
+            roots: TlsRoots::webpki(),
+        }
+    }
+
+    /// The same, trusting only `roots` for `https` targets.
+    pub fn with_roots(proxy: SocketAddr, roots: TlsRoots) -> Self {
+        Self { proxy, roots }
     }
 
     /// The SOCKS username and password an isolation id maps to.
@@ -50,7 +60,7 @@ impl Transport for Socks5Transport {
             peer: "SOCKS5 proxy",
             detail: e.to_string(),
         })?;
-        exchange(stream, request).await
+        exchange(stream, request, &self.roots).await
     }
 }
 

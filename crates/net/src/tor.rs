@@ -19,7 +19,7 @@ use tor_rtcompat::PreferredRuntime;
 
 use crate::{
     HttpRequest, HttpResponse, IsolationId, NetError, Transport,
-    stream::{check_scheme, exchange},
+    stream::{TlsRoots, check_scheme, exchange},
 };
 
 /// Isolation tokens remembered at most; the map is emptied when full.
@@ -78,6 +78,6 @@ impl Transport for TorTransport {
                 peer: "Tor",
                 detail: e.to_string(),
             })?;
-        exchange(stream, request).await
+        exchange(stream, request, &TlsRoots::webpki()).await
     }
 }

@@ -119,11 +119,101 @@ async fn an_unreachable_proxy_is_an_error_not_a_panic() {
     let transport = Socks5Transport::new(address);
     let request = HttpRequest::new(Method::GET, "http", "127.0.0.1:9", "/");
     assert!(transport.send(request, IsolationId(1)).await.is_err());
-    // Stream transports refuse https until TLS inside the tunnel exists, rather than
-    // sending the request in the clear.
-    let request = HttpRequest::new(Method::GET, "https", "127.0.0.1:9", "/");
+    // Schemes other than http and https are refused before connecting.
+    let request = HttpRequest::new(Method::GET, "ftp", "127.0.0.1:9", "/");
     assert!(matches!(
         transport.send(request, IsolationId(1)).await,
         Err(nullgate_net::NetError::Unexpected { peer: "target", .. })
     ));
+}
+
+/// An HTTPS server on 127.0.0.1 with a fresh self-signed certificate for `localhost`; it
+/// answers every request with `secret answer`. Returns its port and the certificate (DER).
+async fn tls_server() -> (u16, Vec<u8>) {
+    use std::sync::Arc;
+
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let der = certified.cert.der().to_vec();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        certified.key_pair.serialize_der(),
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![der.clone().into()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tls
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\nconnection: close\r\n\r\nsecret answer",
+                    )
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, der)
+}
+
+#[tokio::test]
+async fn https_runs_tls_end_to_end_through_the_tunnel() {
+    let (port, certificate) = tls_server().await;
+    let usernames = Arc::new(Mutex::new(Vec::new()));
+    let proxy = socks_server(usernames.clone()).await;
+    let request = HttpRequest::new(
+        Method::GET,
+        "https",
+        &format!("localhost:{port}"),
+        "/secret",
+    );
+
+    // Trusting the server's certificate: the call succeeds over TLS inside the tunnel.
+    let roots = nullgate_net::TlsRoots::only(&[certificate]).unwrap();
+    let transport = Socks5Transport::with_roots(proxy, roots);
+    let response = transport
+        .send(request.clone(), IsolationId(7))
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(&response.body[..], b"secret answer");
+
+    // With the public roots, the self-signed certificate is refused: TLS is really checked.
+    let public = Socks5Transport::new(proxy);
+    let refused = public.send(request, IsolationId(8)).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(nullgate_net::NetError::Io {
+                peer: "target (TLS)",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        usernames.lock().unwrap().len(),
+        2,
+        "both went through the proxy"
+    );
 }
