@@ -368,6 +368,7 @@ async fn mixnet_calls(
         frame_len: config.frame_len,
         clients: 1,
         allowlist: vec![gateway.clone()],
+        rpc_allowlist: Vec::new(),
         exit_delay,
         delay_cap: config.hop_delay_cap,
         seed: 2,

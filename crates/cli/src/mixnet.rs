@@ -56,6 +56,9 @@ pub(crate) struct InitArgs {
     /// A gateway (base URL) the exits forward to; repeat for several.
     #[arg(long = "allow")]
     allow: Vec<String>,
+    /// A JSON-RPC endpoint (full URL) the exits forward chain reads to; repeat for several.
+    #[arg(long = "allow-rpc")]
+    allow_rpc: Vec<String>,
     /// Epoch length in seconds.
     #[arg(long, default_value_t = 3600)]
     epoch_seconds: u64,
@@ -165,6 +168,7 @@ pub(crate) fn run_init(args: InitArgs) -> anyhow::Result<()> {
                 delay_cap_ms: args.delay_cap_ms,
                 exit: (layer == 2).then(|| ExitSettings {
                     allowlist: args.allow.clone(),
+                    rpc_allowlist: args.allow_rpc.clone(),
                     processing_delay_ms: 20,
                 }),
             };

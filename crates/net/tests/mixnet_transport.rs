@@ -25,6 +25,7 @@ const TARGET: &str = "provider.example:443";
 struct Setup {
     net: Harness,
     gateway: String,
+    rpc: String,
     keys: Arc<RwLock<KeyRing>>,
     seen: common::Seen,
 }
@@ -50,12 +51,14 @@ async fn setup(config: &MixnetConfig, seed: u64) -> Setup {
     ))
     .await;
     let gateway = format!("http://{address}");
+    let rpc = format!("http://{}/rpc", common::serve(json_rpc()).await);
     let net = Harness::start(HarnessConfig {
         per_layer: 2,
         format: config.format,
         frame_len: config.frame_len,
         clients: 2,
         allowlist: vec![gateway.clone()],
+        rpc_allowlist: vec![rpc.clone()],
         exit_delay: Duration::from_millis(1),
         delay_cap: Duration::from_millis(100),
         seed,
@@ -65,9 +68,31 @@ async fn setup(config: &MixnetConfig, seed: u64) -> Setup {
     Setup {
         net,
         gateway,
+        rpc,
         keys,
         seen,
     }
+}
+
+/// A JSON-RPC endpoint answering `eth_chainId` (31337) at `POST /rpc`.
+fn json_rpc() -> axum::Router {
+    axum::Router::new().route(
+        "/rpc",
+        axum::routing::post(|body: Bytes| async move {
+            let call: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let answer = match call["method"].as_str() {
+                Some("eth_chainId") => {
+                    serde_json::json!({"jsonrpc": "2.0", "id": call["id"], "result": "0x7a69"})
+                }
+                _ => serde_json::json!({"jsonrpc": "2.0", "id": call["id"],
+                    "error": {"code": -32601, "message": "method not found"}}),
+            };
+            (
+                [("content-type", "application/json")],
+                serde_json::to_vec(&answer).unwrap(),
+            )
+        }),
+    )
 }
 
 async fn client(setup: &Setup, config: MixnetConfig, index: usize, gateway: &str) -> MixnetClient {
@@ -180,6 +205,74 @@ async fn the_exit_refuses_targets_outside_its_allowlist() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_reads_go_through_an_exit_to_allowlisted_json_rpc_endpoints_only() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let config = MixnetConfig::loopback();
+        let setup = setup(&config, 4).await;
+        let client = client(&setup, config, 0, &setup.gateway).await;
+        let authority = setup
+            .rpc
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap();
+        let read = |path: &str| {
+            let mut request = HttpRequest::new(Method::POST, "http", authority, path);
+            request
+                .headers
+                .insert("content-type", HeaderValue::from_static("application/json"));
+            request.body = Bytes::from_static(
+                br#"{"jsonrpc":"2.0","id":7,"method":"eth_chainId","params":[]}"#,
+            );
+            request
+        };
+        let response = client
+            .rpc(&setup.rpc)
+            .send(read("/rpc"), IsolationId::fresh())
+            .await
+            .unwrap();
+        assert_eq!(response.status, StatusCode::OK);
+        let answer: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(answer["result"], "0x7a69");
+        assert_eq!(answer["id"], 7);
+
+        // An endpoint the exits do not allowlist, and a request for another path than the
+        // allowlisted URL, are refused.
+        let other = format!("http://{authority}/other");
+        let refused = client
+            .rpc(&other)
+            .send(read("/other"), IsolationId::fresh())
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("allowlist"), "{refused}");
+        let mismatched = client
+            .rpc(&setup.rpc)
+            .send(read("/other"), IsolationId::fresh())
+            .await
+            .unwrap_err();
+        assert!(
+            mismatched
+                .to_string()
+                .contains("exactly the allowlisted URL"),
+            "{mismatched}"
+        );
+        let outcomes: Vec<String> = setup
+            .net
+            .exit_records()
+            .into_iter()
+            .map(|r| r.outcome)
+            .collect();
+        assert_eq!(outcomes.iter().filter(|o| *o == "forwarded").count(), 1);
+        assert!(
+            setup.seen.lock().unwrap().is_empty(),
+            "nothing went to the gateway"
+        );
+    })
+    .await
+    .expect("bounded in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_client_sends_cover_traffic_and_its_loops_come_back() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let config = MixnetConfig {
@@ -261,6 +354,7 @@ async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
                 delay_cap_ms: 100,
                 exit: (layer == 2).then(|| ExitSettings {
                     allowlist: vec![gateway.clone()],
+                    rpc_allowlist: Vec::new(),
                     processing_delay_ms: 1,
                 }),
             });
@@ -389,6 +483,7 @@ async fn a_call_without_an_answer_in_time_is_sent_again() {
             frame_len: config.frame_len,
             clients: 1,
             allowlist: vec![gateway.clone()],
+            rpc_allowlist: Vec::new(),
             exit_delay: Duration::ZERO,
             delay_cap: Duration::from_millis(100),
             seed: 5,
@@ -398,6 +493,7 @@ async fn a_call_without_an_answer_in_time_is_sent_again() {
         let setup = Setup {
             net,
             gateway: gateway.clone(),
+            rpc: String::new(),
             keys,
             seen: Arc::new(Mutex::new(Vec::new())),
         };

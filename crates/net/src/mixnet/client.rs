@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 use x25519_dalek::PublicKey;
 
 use super::directory::{Directory, NodeEntry};
-use super::exit::{ExitReply, ExitRequest};
+use super::exit::{ExitPayload, ExitReply, ExitRequest};
 use super::fragment::{Reassembler, fragment};
 use super::link::{Link, LinkKeypair, LinkWriter};
 use super::packet::{Hop, NodeAddress, PacketFormat, ReplyOpener, Sphinx};
@@ -240,10 +240,56 @@ impl MixnetClient {
         })
     }
 
+    /// A [`Transport`] for chain reads: each request is a JSON-RPC POST to `url`, which the
+    /// exits must allowlist. It leaves the mixnet as plain HTTP at the exit (public chain
+    /// data), still without its sender.
+    pub fn rpc<'a>(&'a self, url: &str) -> RpcThroughMixnet<'a> {
+        RpcThroughMixnet {
+            client: self,
+            url: url.to_owned(),
+        }
+    }
+
+    /// Sends `call`, again after a randomised pause when no answer arrives in time.
+    async fn call(&self, call: Call<'_>) -> Result<HttpResponse, NetError> {
+        let mut last = None;
+        for attempt in 0..self.config.attempts.max(1) {
+            if attempt > 0 {
+                self.metrics
+                    .retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // A random pause before sending again, so retries do not line up in time
+                // with the attempt they repeat.
+                let pause = exponential(
+                    &mut rand::thread_rng(),
+                    self.config.reply_timeout / 10,
+                    self.config.reply_timeout,
+                );
+                tokio::time::sleep(pause).await;
+            }
+            match self.attempt(&call).await {
+                Ok(response) => return Ok(response),
+                // A refusal is an answer: sending again would get the same.
+                Err(error @ NetError::Unexpected { .. }) => return Err(error),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(last.unwrap_or_else(closed))
+    }
+
     /// One attempt of a call: fragments out, reply fragments in, until the answer rebuilds
     /// or the reply timeout passes.
-    async fn attempt(&self, request: &HttpRequest) -> Result<HttpResponse, NetError> {
-        let sealed = self.ohttp.seal(request)?;
+    async fn attempt(&self, call: &Call<'_>) -> Result<HttpResponse, NetError> {
+        let (target, payload, sealed) = match call {
+            Call::Gateway(request) => {
+                let sealed = self.ohttp.seal(request)?;
+                let payload = ExitPayload::Ohttp(sealed.bytes.clone());
+                (self.gateway.clone(), payload, Some(sealed))
+            }
+            Call::Rpc { url, request } => {
+                (url.to_string(), ExitPayload::Rpc(request.to_bhttp()?), None)
+            }
+        };
         let call = self
             .next_call
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -268,9 +314,9 @@ impl MixnetClient {
             }
             pending.calls.insert(call, pieces_tx);
             ExitRequest {
-                target: self.gateway.clone(),
+                target,
                 reply_blocks,
-                sealed: sealed.bytes.clone(),
+                payload,
             }
         };
         let result = self.exchange(&exit_request, &mut pieces).await;
@@ -279,7 +325,10 @@ impl MixnetClient {
             pending.openers.retain(|_, (owner, _)| *owner != call);
         }
         match ExitReply::decode(&result?)? {
-            ExitReply::Sealed(answer) => sealed.open_response(&answer),
+            ExitReply::Answer(answer) => match sealed {
+                Some(sealed) => sealed.open_response(&answer),
+                None => HttpResponse::from_bhttp(&answer),
+            },
             ExitReply::Refused(reason) => Err(NetError::Unexpected {
                 peer: "mixnet exit",
                 detail: reason,
@@ -347,6 +396,17 @@ impl MixnetClient {
     }
 }
 
+/// What one call carries.
+enum Call<'a> {
+    /// A request for the gateway, OHTTP-sealed.
+    Gateway(&'a HttpRequest),
+    /// A JSON-RPC request for `url`.
+    Rpc {
+        url: &'a str,
+        request: &'a HttpRequest,
+    },
+}
+
 impl Transport for MixnetClient {
     async fn send(
         &self,
@@ -355,29 +415,28 @@ impl Transport for MixnetClient {
     ) -> Result<HttpResponse, NetError> {
         // Every call is unlinkable already: fresh routes, fresh reply blocks, fresh OHTTP
         // encapsulation; the isolation id has nothing more to separate.
-        let mut last = None;
-        for attempt in 0..self.config.attempts.max(1) {
-            if attempt > 0 {
-                self.metrics
-                    .retries
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                // A random pause before sending again, so retries do not line up in time
-                // with the attempt they repeat.
-                let pause = exponential(
-                    &mut rand::thread_rng(),
-                    self.config.reply_timeout / 10,
-                    self.config.reply_timeout,
-                );
-                tokio::time::sleep(pause).await;
-            }
-            match self.attempt(&request).await {
-                Ok(response) => return Ok(response),
-                // A refusal is an answer: sending again would get the same.
-                Err(error @ NetError::Unexpected { .. }) => return Err(error),
-                Err(error) => last = Some(error),
-            }
-        }
-        Err(last.unwrap_or_else(closed))
+        self.call(Call::Gateway(&request)).await
+    }
+}
+
+/// Chain reads through the mixnet to one JSON-RPC endpoint (see [`MixnetClient::rpc`]).
+pub struct RpcThroughMixnet<'a> {
+    client: &'a MixnetClient,
+    url: String,
+}
+
+impl Transport for RpcThroughMixnet<'_> {
+    async fn send(
+        &self,
+        request: HttpRequest,
+        _isolation: IsolationId,
+    ) -> Result<HttpResponse, NetError> {
+        self.client
+            .call(Call::Rpc {
+                url: &self.url,
+                request: &request,
+            })
+            .await
     }
 }
 

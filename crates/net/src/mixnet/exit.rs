@@ -8,6 +8,11 @@
 //! to the gateway's OHTTP endpoint, and fragments the sealed answer into the reply blocks.
 //! A target outside the allowlist, a gateway failure, or an answer larger than the reply
 //! blocks carry, is answered with an [`ExitReply::Refused`] reason instead.
+//!
+//! The other kind of target is a JSON-RPC endpoint users read the chain from (PROTOCOL §2:
+//! clients read the chain over the anonymity transport): the request travels as Binary HTTP,
+//! and the exit sends it to exactly the allowlisted URL it names. The exit sees such a
+//! request (public chain reads), still not who sent it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,20 +37,46 @@ pub const MAX_REPLY_BLOCKS: usize = 255;
 /// Longest target URL.
 const MAX_TARGET: usize = 2048;
 
+/// What the exit forwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExitPayload {
+    /// An OHTTP-sealed request (RFC 9458 `message/ohttp-req`) for the gateway.
+    Ohttp(Vec<u8>),
+    /// A Binary HTTP request (RFC 9292) for a JSON-RPC endpoint.
+    Rpc(Vec<u8>),
+}
+
+impl ExitPayload {
+    fn kind(&self) -> u8 {
+        match self {
+            Self::Ohttp(_) => 0,
+            Self::Rpc(_) => 1,
+        }
+    }
+
+    /// The bytes carried.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Ohttp(bytes) | Self::Rpc(bytes) => bytes,
+        }
+    }
+}
+
 /// What a client sends the exit, reassembled from its fragments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExitRequest {
-    /// The gateway's base URL (scheme, host, port), as the exit's allowlist names it.
+    /// The gateway's base URL (scheme, host, port) or the JSON-RPC endpoint's URL, as the
+    /// exit's allowlists name them.
     pub target: String,
     /// Single-use reply blocks for the answer, one per answer fragment.
     pub reply_blocks: Vec<Vec<u8>>,
-    /// The OHTTP-sealed request (RFC 9458 `message/ohttp-req`).
-    pub sealed: Vec<u8>,
+    /// The request.
+    pub payload: ExitPayload,
 }
 
 impl ExitRequest {
-    /// The wire form: magic, target (u16 length), reply blocks (u8 count, u16 lengths), then
-    /// the sealed request to the end.
+    /// The wire form: magic, payload kind (0 OHTTP, 1 JSON-RPC), target (u16 length), reply
+    /// blocks (u8 count, u16 lengths), then the payload to the end.
     pub fn encode(&self) -> Result<Vec<u8>, NetError> {
         let target_len = u16::try_from(self.target.len())
             .ok()
@@ -59,6 +90,7 @@ impl ExitRequest {
             limit: MAX_REPLY_BLOCKS,
         })?;
         let mut out = REQUEST_MAGIC.to_vec();
+        out.push(self.payload.kind());
         out.extend_from_slice(&target_len.to_be_bytes());
         out.extend_from_slice(self.target.as_bytes());
         out.push(count);
@@ -70,7 +102,7 @@ impl ExitRequest {
             out.extend_from_slice(&len.to_be_bytes());
             out.extend_from_slice(block);
         }
-        out.extend_from_slice(&self.sealed);
+        out.extend_from_slice(self.payload.bytes());
         Ok(out)
     }
 
@@ -88,6 +120,7 @@ impl ExitRequest {
             rest = tail;
             Ok(head)
         };
+        let kind = take(1)?[0];
         let target_len = usize::from(u16::from_be_bytes([take(1)?[0], take(1)?[0]]));
         if target_len > MAX_TARGET {
             return Err(bad("target too long"));
@@ -101,11 +134,15 @@ impl ExitRequest {
             let len = usize::from(u16::from_be_bytes([take(1)?[0], take(1)?[0]]));
             reply_blocks.push(take(len)?.to_vec());
         }
-        let sealed = rest.to_vec();
+        let payload = match kind {
+            0 => ExitPayload::Ohttp(rest.to_vec()),
+            1 => ExitPayload::Rpc(rest.to_vec()),
+            _ => return Err(bad("unknown payload kind")),
+        };
         Ok(Self {
             target,
             reply_blocks,
-            sealed,
+            payload,
         })
     }
 }
@@ -113,17 +150,18 @@ impl ExitRequest {
 /// What the exit sends back, reassembled from the reply fragments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExitReply {
-    /// The gateway's OHTTP-sealed answer (`message/ohttp-res`).
-    Sealed(Vec<u8>),
+    /// The answer: the gateway's OHTTP-sealed response (`message/ohttp-res`), or a JSON-RPC
+    /// endpoint's response as Binary HTTP.
+    Answer(Vec<u8>),
     /// The exit did not forward the request or got no usable answer; why.
     Refused(String),
 }
 
 impl ExitReply {
-    /// The wire form: one kind byte (0 sealed, 1 refused), then the bytes.
+    /// The wire form: one kind byte (0 answer, 1 refused), then the bytes.
     pub fn encode(&self) -> Vec<u8> {
         let (kind, body) = match self {
-            Self::Sealed(bytes) => (0, bytes.as_slice()),
+            Self::Answer(bytes) => (0, bytes.as_slice()),
             Self::Refused(reason) => (1, reason.as_bytes()),
         };
         let mut out = vec![kind];
@@ -134,7 +172,7 @@ impl ExitReply {
     /// Parses the wire form.
     pub fn decode(bytes: &[u8]) -> Result<Self, NetError> {
         match bytes.split_first() {
-            Some((0, body)) => Ok(Self::Sealed(body.to_vec())),
+            Some((0, body)) => Ok(Self::Answer(body.to_vec())),
             Some((1, reason)) => Ok(Self::Refused(String::from_utf8_lossy(reason).into_owned())),
             _ => Err(NetError::BadMessage("exit reply: unknown kind".into())),
         }
@@ -147,6 +185,8 @@ pub struct ExitConfig {
     pub format: Sphinx,
     /// Gateways (base URLs, exactly as clients name them) this exit forwards to.
     pub allowlist: Vec<String>,
+    /// JSON-RPC endpoints (full URLs) this exit forwards chain reads to.
+    pub rpc_allowlist: Vec<String>,
     /// Mean of the random processing delay before forwarding (exponential).
     pub processing_delay: Duration,
     /// The longest processing delay.
@@ -171,7 +211,7 @@ pub struct ExitConfig {
 pub struct ExitRecord {
     /// The target the request named.
     pub target: String,
-    /// Bytes of the sealed request.
+    /// Bytes of the request as carried.
     pub request_bytes: usize,
     /// Bytes of the reply before fragmentation.
     pub reply_bytes: usize,
@@ -212,6 +252,7 @@ pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>)
     let handler = Arc::new(Handler {
         format: config.format,
         allowlist: config.allowlist,
+        rpc_allowlist: config.rpc_allowlist,
         processing_delay: config.processing_delay,
         processing_delay_cap: config.processing_delay_cap,
         parity: config.parity,
@@ -248,6 +289,7 @@ pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>)
 struct Handler {
     format: Sphinx,
     allowlist: Vec<String>,
+    rpc_allowlist: Vec<String>,
     processing_delay: Duration,
     processing_delay_cap: Duration,
     parity: u8,
@@ -262,7 +304,11 @@ impl Handler {
         let Ok(request) = ExitRequest::decode(message) else {
             return;
         };
-        let (reply, outcome) = if !self.allowlist.contains(&request.target) {
+        let allowed = match &request.payload {
+            ExitPayload::Ohttp(_) => self.allowlist.contains(&request.target),
+            ExitPayload::Rpc(_) => self.rpc_allowlist.contains(&request.target),
+        };
+        let (reply, outcome) = if !allowed {
             (
                 ExitReply::Refused("target is not on this exit's allowlist".into()),
                 "refused: not allowlisted".to_owned(),
@@ -274,11 +320,15 @@ impl Handler {
                 self.processing_delay_cap,
             );
             tokio::time::sleep(delay).await;
-            match self.forward(&request).await {
-                Ok(sealed) => (ExitReply::Sealed(sealed), "forwarded".to_owned()),
+            let answer = match &request.payload {
+                ExitPayload::Ohttp(sealed) => self.forward(&request, sealed).await,
+                ExitPayload::Rpc(bhttp) => self.forward_rpc(&request, bhttp).await,
+            };
+            match answer {
+                Ok(answer) => (ExitReply::Answer(answer), "forwarded".to_owned()),
                 Err(error) => (
-                    ExitReply::Refused(format!("gateway: {error}")),
-                    "refused: gateway failed".to_owned(),
+                    ExitReply::Refused(format!("target: {error}")),
+                    "refused: target failed".to_owned(),
                 ),
             }
         };
@@ -286,14 +336,14 @@ impl Handler {
         if let Ok(mut records) = self.records.lock() {
             records.push(ExitRecord {
                 target: request.target,
-                request_bytes: request.sealed.len(),
+                request_bytes: request.payload.bytes().len(),
                 reply_bytes,
                 outcome,
             });
         }
     }
 
-    async fn forward(&self, request: &ExitRequest) -> Result<Vec<u8>, NetError> {
+    async fn forward(&self, request: &ExitRequest, sealed: &[u8]) -> Result<Vec<u8>, NetError> {
         let io = |detail: String| NetError::Io {
             peer: "gateway",
             detail,
@@ -306,7 +356,7 @@ impl Handler {
         let answer = http
             .post(url)
             .header(CONTENT_TYPE, REQUEST_MEDIA_TYPE)
-            .body(request.sealed.clone())
+            .body(sealed.to_vec())
             .send()
             .await
             .map_err(|e| io(e.to_string()))?;
@@ -327,6 +377,44 @@ impl Handler {
             });
         }
         Ok(body.to_vec())
+    }
+
+    /// Sends a Binary HTTP request to the JSON-RPC endpoint it names, which must be exactly
+    /// the allowlisted `request.target`; returns the response as Binary HTTP.
+    async fn forward_rpc(&self, request: &ExitRequest, bhttp: &[u8]) -> Result<Vec<u8>, NetError> {
+        let inner = crate::HttpRequest::from_bhttp(bhttp)?;
+        let url = format!("{}://{}{}", inner.scheme, inner.authority, inner.path);
+        if url != request.target || inner.method != http::Method::POST {
+            return Err(NetError::BadMessage(
+                "a JSON-RPC request is a POST to exactly the allowlisted URL".into(),
+            ));
+        }
+        let http = self.http.as_ref().ok_or_else(|| NetError::Io {
+            peer: "JSON-RPC endpoint",
+            detail: "no HTTP client".into(),
+        })?;
+        let mut outgoing = http.post(url).body(inner.body.clone());
+        if let Some(media) = inner.headers.get(CONTENT_TYPE) {
+            outgoing = outgoing.header(CONTENT_TYPE, media.clone());
+        }
+        let answer = outgoing.send().await.map_err(|e| NetError::Io {
+            peer: "JSON-RPC endpoint",
+            detail: e.to_string(),
+        })?;
+        let (status, headers) = (answer.status(), answer.headers().clone());
+        let limit = request.reply_blocks.len() * self.fragment_len();
+        let body = read_limited(answer, limit).await?;
+        let mut kept = http::HeaderMap::new();
+        if let Some(media) = headers.get(CONTENT_TYPE) {
+            kept.insert(CONTENT_TYPE, media.clone());
+        }
+        crate::HttpResponse {
+            status,
+            headers: kept,
+            body,
+            trailers: http::HeaderMap::new(),
+        }
+        .to_bhttp()
     }
 
     fn fragment_len(&self) -> usize {
@@ -363,7 +451,7 @@ mod tests {
         let request = ExitRequest {
             target: "http://127.0.0.1:8080".into(),
             reply_blocks: vec![vec![1; 300], vec![2; 300]],
-            sealed: vec![9; 500],
+            payload: ExitPayload::Ohttp(vec![9; 500]),
         };
         let bytes = request.encode().unwrap();
         assert_eq!(ExitRequest::decode(&bytes).unwrap(), request);
@@ -375,11 +463,19 @@ mod tests {
             }
         }
         assert!(ExitRequest::decode(b"XXXX").is_err());
+        let rpc = ExitRequest {
+            payload: ExitPayload::Rpc(vec![3; 40]),
+            ..request
+        };
+        assert_eq!(ExitRequest::decode(&rpc.encode().unwrap()).unwrap(), rpc);
+        let mut unknown = rpc.encode().unwrap();
+        unknown[4] = 9;
+        assert!(ExitRequest::decode(&unknown).is_err());
         let reply = ExitReply::Refused("no".into());
         assert_eq!(ExitReply::decode(&reply.encode()).unwrap(), reply);
         assert_eq!(
-            ExitReply::decode(&ExitReply::Sealed(vec![5; 3]).encode()).unwrap(),
-            ExitReply::Sealed(vec![5; 3])
+            ExitReply::decode(&ExitReply::Answer(vec![5; 3]).encode()).unwrap(),
+            ExitReply::Answer(vec![5; 3])
         );
         assert!(ExitReply::decode(&[7]).is_err());
         assert!(ExitReply::decode(&[]).is_err());

@@ -36,6 +36,8 @@ pub struct HarnessConfig {
     pub clients: usize,
     /// The gateways the exits forward to.
     pub allowlist: Vec<String>,
+    /// The JSON-RPC endpoints the exits forward chain reads to.
+    pub rpc_allowlist: Vec<String>,
     /// The exits' mean processing delay.
     pub exit_delay: Duration,
     /// The longest per-hop delay a node honours.
@@ -165,6 +167,7 @@ impl Harness {
                     ExitConfig {
                         format: config.format,
                         allowlist: config.allowlist.clone(),
+                        rpc_allowlist: config.rpc_allowlist.clone(),
                         processing_delay: config.exit_delay,
                         processing_delay_cap: config.exit_delay * 10,
                         parity: 2,

@@ -86,6 +86,9 @@ impl std::fmt::Debug for MixnodeSettings {
 pub struct ExitSettings {
     /// Gateways (base URLs) it forwards to.
     pub allowlist: Vec<String>,
+    /// JSON-RPC endpoints (full URLs) it forwards chain reads to.
+    #[serde(default)]
+    pub rpc_allowlist: Vec<String>,
     /// Mean random processing delay, milliseconds.
     pub processing_delay_ms: u64,
 }
@@ -264,6 +267,7 @@ pub async fn start_mixnode(
             ExitConfig {
                 format,
                 allowlist: exit.allowlist.clone(),
+                rpc_allowlist: exit.rpc_allowlist.clone(),
                 processing_delay: Duration::from_millis(exit.processing_delay_ms),
                 processing_delay_cap: Duration::from_millis(exit.processing_delay_ms * 10),
                 parity: 2,
