@@ -1,8 +1,6 @@
 //! The directory authority on 127.0.0.1: signed key announcements in, a signed directory per
 //! epoch out, and every refusal.
 
-// Only `serve` is used here.
-#[allow(dead_code)]
 mod common;
 
 use std::time::Duration;

@@ -17,7 +17,7 @@ use nullgate_net::{
         directory::Directory,
         harness::{Harness, HarnessConfig},
     },
-    ohttp::{GatewayConfig, KeyRing, gateway_router},
+    ohttp::KeyRing,
 };
 
 const TARGET: &str = "provider.example:443";
@@ -40,16 +40,7 @@ async fn setup(config: &MixnetConfig, seed: u64) -> Setup {
         )
         .unwrap(),
     ));
-    let address = common::serve(gateway_router(
-        GatewayConfig {
-            keys: keys.clone(),
-            allowed_authorities: vec![TARGET.into()],
-            max_request: 1 << 20,
-            max_response: 1 << 20,
-        },
-        common::upstream(seen.clone()),
-    ))
-    .await;
+    let address = common::serve_gateway(keys.clone(), common::upstream(seen.clone())).await;
     let gateway = format!("http://{address}");
     let rpc = format!("http://{}/rpc", common::serve(json_rpc()).await);
     let net = Harness::start(HarnessConfig {
@@ -319,16 +310,7 @@ async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
         ));
         let gateway = format!(
             "http://{}",
-            common::serve(gateway_router(
-                GatewayConfig {
-                    keys: keys.clone(),
-                    allowed_authorities: vec![TARGET.into()],
-                    max_request: 1 << 20,
-                    max_response: 1 << 20,
-                },
-                common::upstream(seen.clone()),
-            ))
-            .await
+            common::serve_gateway(keys.clone(), common::upstream(seen.clone())).await
         );
         let authority = SigningKey::from_bytes(&[77; 32]);
         let genesis = EpochClock::now().as_secs() - 10;
@@ -466,16 +448,7 @@ async fn a_call_without_an_answer_in_time_is_sent_again() {
         );
         let gateway = format!(
             "http://{}",
-            common::serve(gateway_router(
-                GatewayConfig {
-                    keys: keys.clone(),
-                    allowed_authorities: vec![TARGET.into()],
-                    max_request: 1 << 20,
-                    max_response: 1 << 20,
-                },
-                upstream,
-            ))
-            .await
+            common::serve_gateway(keys.clone(), upstream).await
         );
         let net = Harness::start(HarnessConfig {
             per_layer: 1,

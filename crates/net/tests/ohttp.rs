@@ -13,8 +13,8 @@ use nullgate_net::{
     HttpRequest, IsolationId, NetError, Transport,
     direct::DirectTransport,
     ohttp::{
-        GATEWAY_PATH, GatewayConfig, KEYS_PATH, KeyRing, OhttpTransport, REQUEST_MEDIA_TYPE,
-        RelayConfig, gateway_router, relay_router,
+        GATEWAY_PATH, KEYS_PATH, KeyRing, OhttpTransport, REQUEST_MEDIA_TYPE, RelayConfig,
+        relay_router,
     },
 };
 
@@ -37,16 +37,7 @@ async fn setup() -> Setup {
         )
         .unwrap(),
     ));
-    let gateway = common::serve(gateway_router(
-        GatewayConfig {
-            keys: keys.clone(),
-            allowed_authorities: vec![TARGET.into()],
-            max_request: 1 << 20,
-            max_response: 1 << 20,
-        },
-        common::upstream(seen.clone()),
-    ))
-    .await;
+    let gateway = common::serve_gateway(keys.clone(), common::upstream(seen.clone())).await;
     let relay = common::serve(relay_router(RelayConfig {
         gateway: format!("http://{gateway}{GATEWAY_PATH}").parse().unwrap(),
         max_request: 1 << 20,

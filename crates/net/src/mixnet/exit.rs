@@ -28,7 +28,10 @@ use super::packet::{NodeAddress, Sphinx};
 use super::server::{Delivered, Forwarder, NodeMetrics, Peer};
 use super::timing::exponential;
 use crate::NetError;
-use crate::ohttp::{GATEWAY_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE, client::read_limited};
+use crate::ohttp::{
+    GATEWAY_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE,
+    client::{content_type, read_limited},
+};
 
 /// The first bytes of every exit request (format version 1).
 const REQUEST_MAGIC: &[u8; 4] = b"NGX1";
@@ -360,13 +363,7 @@ impl Handler {
             .send()
             .await
             .map_err(|e| io(e.to_string()))?;
-        let status = answer.status();
-        let media = answer
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let (status, media) = (answer.status(), content_type(&answer));
         // The answer must fit the reply blocks; larger ones are refused below anyway.
         let limit = request.reply_blocks.len() * self.fragment_len();
         let body = read_limited(answer, limit).await?;

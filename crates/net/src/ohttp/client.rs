@@ -112,13 +112,7 @@ impl Transport for OhttpTransport {
             .send()
             .await
             .map_err(|e| io("relay", e))?;
-        let status = answer.status();
-        let media = answer
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let (status, media) = (answer.status(), content_type(&answer));
         let body = read_limited(answer, self.max_response).await?;
         if !status.is_success() || media != RESPONSE_MEDIA_TYPE {
             return Err(NetError::Unexpected {
@@ -131,6 +125,16 @@ impl Transport for OhttpTransport {
         }
         sealed.open_response(&body)
     }
+}
+
+/// The response's media type, empty if it has none.
+pub(crate) fn content_type(answer: &reqwest::Response) -> String {
+    answer
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 pub(crate) async fn read_limited(

@@ -1,5 +1,8 @@
 //! A small upstream service on 127.0.0.1 shared by the transport tests.
 
+// Each test binary uses part of this module.
+#![allow(dead_code)]
+
 use std::sync::{Arc, Mutex};
 
 use axum::{
@@ -54,4 +57,22 @@ pub(crate) async fn serve(router: Router) -> std::net::SocketAddr {
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     address
+}
+
+/// Serves an OHTTP gateway with `keys` in front of `inner`, allowing the authority
+/// `provider.example:443`, and returns its address.
+pub(crate) async fn serve_gateway(
+    keys: Arc<std::sync::RwLock<nullgate_net::ohttp::KeyRing>>,
+    inner: Router,
+) -> std::net::SocketAddr {
+    serve(nullgate_net::ohttp::gateway_router(
+        nullgate_net::ohttp::GatewayConfig {
+            keys,
+            allowed_authorities: vec!["provider.example:443".into()],
+            max_request: 1 << 20,
+            max_response: 1 << 20,
+        },
+        inner,
+    ))
+    .await
 }
