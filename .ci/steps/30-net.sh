@@ -16,7 +16,7 @@ fi
 seconds="${NULLGATE_FUZZ_SECONDS:-20}"
 log="$(mktemp)"
 cd crates/net
-for target in packet directory fragment ohttp; do
+for target in packet directory fragment ohttp exit; do
     echo "-- fuzz $target for ${seconds}s"
     if ! RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" -- -max_total_time="$seconds" \
         -rss_limit_mb=2048 >"$log" 2>&1; then
