@@ -171,6 +171,14 @@ impl MixnetClient {
             peer: "mixnet entry",
             detail,
         };
+        if directory.layers.len() != super::directory::LAYERS
+            || directory.layers.iter().any(Vec::is_empty)
+        {
+            return Err(NetError::BadMessage(format!(
+                "a directory lists {} non-empty layers; verify it with Directory::verify",
+                super::directory::LAYERS
+            )));
+        }
         // The relay URL is unused: this transport seals only, the exit posts.
         let relay = "http://unused.invalid/"
             .parse()
@@ -557,4 +565,35 @@ fn cover(
         .format
         .create(&filler, &route, destination, &delays)
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_directory_with_an_empty_layer_is_refused_before_connecting() {
+        let keys = crate::ohttp::KeyRing::derive(
+            1,
+            b"client unit test key, 32 bytes!!",
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let directory = Directory {
+            epoch: 1,
+            valid_from: 0,
+            valid_until: u64::MAX,
+            layers: vec![Vec::new(); 3],
+        };
+        let result = MixnetClient::connect(
+            MixnetConfig::loopback(),
+            directory,
+            LinkKeypair::from_secret([1; 32]),
+            "http://127.0.0.1:9",
+            &keys.served_body().unwrap(),
+            None,
+        )
+        .await;
+        assert!(matches!(result, Err(NetError::BadMessage(_))));
+    }
 }

@@ -619,6 +619,10 @@ async fn process_packets<F: PacketFormat + Copy>(
 mod tests {
     use super::*;
 
+    /// Held by the tests that measure time or load the CPU, so that they do not run at once
+    /// (the test harness runs tests in parallel threads).
+    static TIMING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[tokio::test]
     async fn three_hops_over_links_with_replays_and_garbage_dropped() {
         tokio::time::timeout(Duration::from_secs(30), async {
@@ -723,6 +727,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_node_under_a_garbage_flood_keeps_serving_valid_traffic() {
+        let _serial = TIMING.lock().await;
         tokio::time::timeout(Duration::from_secs(60), async {
             let format = Sphinx::new(1024);
             let mut net = Loopback::start(format, 4096, 11).await.unwrap();
@@ -855,6 +860,7 @@ mod tests {
 
         use crate::mixnet::timing::exponential;
 
+        let _serial = TIMING.lock().await;
         tokio::time::timeout(Duration::from_secs(60), async {
             let format = Sphinx::new(1024);
             let mut net = Loopback::start(format, 4096, 12).await.unwrap();
@@ -909,13 +915,14 @@ mod tests {
             errors.sort_by(f64::total_cmp);
             let median_error = errors[PACKETS / 2];
             assert!(
-                (-0.5..6.0).contains(&median_error),
+                (-0.5..10.0).contains(&median_error),
                 "median excess {median_error:.2} ms"
             );
             // And the held times follow the exponential distribution: mean within 20%, and
             // about 1 − 1/e of them below the mean.
-            let mean_ms = measured.iter().sum::<f64>() / PACKETS as f64;
-            assert!((16.0..26.0).contains(&mean_ms), "mean {mean_ms:.2} ms");
+            // Transit (the median excess) taken out, what remains is the time held.
+            let mean_ms = measured.iter().sum::<f64>() / PACKETS as f64 - median_error;
+            assert!((16.0..24.0).contains(&mean_ms), "mean {mean_ms:.2} ms");
             let below = measured
                 .iter()
                 .filter(|m| **m < 20.0 + median_error)
