@@ -284,113 +284,142 @@ async fn an_idle_client_sends_cover_traffic_and_its_loops_come_back() {
     .expect("bounded in time");
 }
 
-/// Three `start_mixnode` nodes (the code `nullgate mixnode` runs) and the authority (the code
-/// `nullgate directory` runs): the nodes announce their keys, learn each other from the
-/// signed directory, and carry a call.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
+/// A mixnet as the commands run it: the authority (`nullgate directory`'s code) and three
+/// `start_mixnode` nodes (`nullgate mixnode`'s), the last with an exit, in front of a gateway.
+struct RealMixnet {
+    nodes: Vec<nullgate_net::mixnet::mixnode::Mixnode>,
+    authority_url: String,
+    authority: ed25519_dalek::VerifyingKey,
+    gateway: String,
+    keys: Arc<RwLock<KeyRing>>,
+    seen: common::Seen,
+}
+
+async fn real_mixnet(epoch_seconds: u64, grace_ms: u64) -> RealMixnet {
     use ed25519_dalek::SigningKey;
     use nullgate_net::mixnet::{
-        authority::{AuthorityConfig, NodeRecord, authority_router, fetch_directory},
+        authority::{AuthorityConfig, NodeRecord, authority_router},
         epoch::EpochClock,
-        link::LinkKeypair,
         mixnode::{ExitSettings, MixnodeSettings, start_mixnode},
     };
 
-    tokio::time::timeout(Duration::from_secs(60), async {
-        let config = MixnetConfig::loopback();
-        let seen: common::Seen = Arc::new(Mutex::new(Vec::new()));
-        let keys = Arc::new(RwLock::new(
-            KeyRing::derive(
-                2,
-                b"mixnode test key, 32 bytes ikm!!",
-                Duration::from_secs(60),
-            )
-            .unwrap(),
-        ));
-        let gateway = format!(
-            "http://{}",
-            common::serve_gateway(keys.clone(), common::upstream(seen.clone())).await
-        );
-        let authority = SigningKey::from_bytes(&[77; 32]);
-        let genesis = EpochClock::now().as_secs() - 10;
-        let mut listeners = Vec::new();
-        let mut settings = Vec::new();
-        for layer in 0..3u8 {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            settings.push(MixnodeSettings {
-                listen: listener.local_addr().unwrap(),
-                layer: usize::from(layer),
-                address: [layer + 1; 32],
-                link_secret: [layer + 10; 32],
-                identity_secret: [layer + 20; 32],
-                key_seed: [layer + 30; 32],
-                authority_url: String::new(),
-                authority_key: authority.verifying_key().to_bytes(),
-                genesis,
-                epoch_seconds: 3600,
-                grace_ms: 1000,
-                payload_size: 2048,
-                frame_len: config.frame_len,
-                queue_capacity: 1024,
-                delay_cap_ms: 100,
-                exit: (layer == 2).then(|| ExitSettings {
-                    allowlist: vec![gateway.clone()],
-                    rpc_allowlist: Vec::new(),
-                    processing_delay_ms: 1,
-                }),
-            });
-            listeners.push(listener);
-        }
-        let authority_url = format!(
-            "http://{}",
-            common::serve(authority_router(AuthorityConfig {
-                signing: authority.clone(),
-                clock: settings[0].clock(),
-                nodes: settings
-                    .iter()
-                    .map(|s| NodeRecord {
-                        layer: s.layer,
-                        address: s.address,
-                        endpoint: s.listen.to_string(),
-                        link_key: s.link_key(),
-                        identity: s.identity(),
-                    })
-                    .collect(),
-            }))
-            .await
-        );
-        let starts = settings
-            .into_iter()
-            .zip(listeners)
-            .map(|(mut s, listener)| {
-                s.authority_url = authority_url.clone();
-                tokio::spawn(start_mixnode(s, listener))
-            });
-        let mut nodes = Vec::new();
-        for start in starts.collect::<Vec<_>>() {
-            nodes.push(start.await.unwrap().unwrap());
-        }
+    let seen: common::Seen = Arc::new(Mutex::new(Vec::new()));
+    let keys = Arc::new(RwLock::new(
+        KeyRing::derive(
+            2,
+            b"mixnode test key, 32 bytes ikm!!",
+            Duration::from_secs(3600),
+        )
+        .unwrap(),
+    ));
+    let gateway = format!(
+        "http://{}",
+        common::serve_gateway(keys.clone(), common::upstream(seen.clone())).await
+    );
+    let authority = SigningKey::from_bytes(&[77; 32]);
+    let genesis = EpochClock::now().as_secs() - 10;
+    let mut listeners = Vec::new();
+    let mut settings = Vec::new();
+    for layer in 0..3u8 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        settings.push(MixnodeSettings {
+            listen: listener.local_addr().unwrap(),
+            layer: usize::from(layer),
+            address: [layer + 1; 32],
+            link_secret: [layer + 10; 32],
+            identity_secret: [layer + 20; 32],
+            key_seed: [layer + 30; 32],
+            authority_url: String::new(),
+            authority_key: authority.verifying_key().to_bytes(),
+            genesis,
+            epoch_seconds,
+            grace_ms,
+            payload_size: 2048,
+            frame_len: MixnetConfig::loopback().frame_len,
+            queue_capacity: 1024,
+            delay_cap_ms: 100,
+            exit: (layer == 2).then(|| ExitSettings {
+                allowlist: vec![gateway.clone()],
+                rpc_allowlist: Vec::new(),
+                processing_delay_ms: 1,
+            }),
+        });
+        listeners.push(listener);
+    }
+    let authority_url = format!(
+        "http://{}",
+        common::serve(authority_router(AuthorityConfig {
+            signing: authority.clone(),
+            clock: settings[0].clock(),
+            nodes: settings
+                .iter()
+                .map(|s| NodeRecord {
+                    layer: s.layer,
+                    address: s.address,
+                    endpoint: s.listen.to_string(),
+                    link_key: s.link_key(),
+                    identity: s.identity(),
+                })
+                .collect(),
+        }))
+        .await
+    );
+    let starts: Vec<_> = settings
+        .into_iter()
+        .zip(listeners)
+        .map(|(mut s, listener)| {
+            s.authority_url = authority_url.clone();
+            tokio::spawn(start_mixnode(s, listener))
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for start in starts {
+        nodes.push(start.await.unwrap().unwrap());
+    }
+    RealMixnet {
+        nodes,
+        authority_url,
+        authority: authority.verifying_key(),
+        gateway,
+        keys,
+        seen,
+    }
+}
+
+impl RealMixnet {
+    /// A client with a fresh key (the entry serves anonymous clients), routing by the
+    /// authority's current directory.
+    async fn client(&self, config: MixnetConfig) -> MixnetClient {
+        use nullgate_net::mixnet::{authority::fetch_directory, link::LinkKeypair};
 
         let http = reqwest::Client::new();
-        let directory = fetch_directory(&http, &authority_url, &authority.verifying_key())
+        let directory = fetch_directory(&http, &self.authority_url, &self.authority)
             .await
             .unwrap();
         let (body, hash) = {
-            let keys = keys.read().unwrap();
+            let keys = self.keys.read().unwrap();
             (keys.served_body().unwrap(), keys.served_hash().unwrap())
         };
-        // Any client key: the entry serves anonymous clients.
-        let client = MixnetClient::connect(
+        MixnetClient::connect(
             config,
             directory,
             LinkKeypair::generate().unwrap(),
-            &gateway,
+            &self.gateway,
             &body,
             Some(&hash),
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+}
+
+/// The nodes announce their keys, learn each other from the signed directory, and carry a
+/// call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let net = real_mixnet(3600, 1000).await;
+        let client = net.client(MixnetConfig::loopback()).await;
         let response = client
             .send(
                 echo(b"through real mixnodes".to_vec()),
@@ -399,13 +428,59 @@ async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
             .await
             .unwrap();
         assert_eq!(response.body, Bytes::from_static(b"through real mixnodes"));
-        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert_eq!(net.seen.lock().unwrap().len(), 1);
         // Six hops: every node forwarded or delivered.
-        for node in &nodes {
+        for node in &net.nodes {
             let forwarded = node.metrics.forwarded.load(Ordering::Relaxed);
             let delivered = node.metrics.delivered.load(Ordering::Relaxed);
             assert!(forwarded + delivered > 0);
         }
+    })
+    .await
+    .expect("bounded in time");
+}
+
+/// Nodes rotate their keys every epoch (2 s here). A client following the authority keeps
+/// working across epochs; one routing by a stale directory is dropped once the grace period
+/// of its keys is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_following_the_authority_keeps_working_across_key_epochs() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let net = real_mixnet(2, 500).await;
+        let config = MixnetConfig {
+            reply_timeout: Duration::from_secs(2),
+            attempts: 1,
+            ..MixnetConfig::loopback()
+        };
+        let mut following = net.client(config).await;
+        following.follow_authority(&net.authority_url, net.authority);
+        let stale = net.client(config).await;
+        let first_epoch = following.epoch().unwrap();
+        for client in [&following, &stale] {
+            let answer = client
+                .send(echo(b"epoch one".to_vec()), IsolationId::fresh())
+                .await
+                .unwrap();
+            assert_eq!(answer.body, Bytes::from_static(b"epoch one"));
+        }
+        // Two boundaries later, past the grace period.
+        while following.epoch().unwrap() < first_epoch + 2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let answer = following
+            .send(echo(b"epoch three".to_vec()), IsolationId::fresh())
+            .await
+            .unwrap();
+        assert_eq!(answer.body, Bytes::from_static(b"epoch three"));
+        assert!(
+            stale
+                .send(echo(b"stale".to_vec()), IsolationId::fresh())
+                .await
+                .is_err(),
+            "packets under an expired epoch's keys are dropped"
+        );
+        assert_eq!(stale.epoch(), Some(first_epoch));
     })
     .await
     .expect("bounded in time");

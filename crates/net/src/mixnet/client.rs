@@ -131,11 +131,36 @@ struct Pending {
     calls: HashMap<u64, mpsc::Sender<Vec<u8>>>,
 }
 
+/// The client's current view of the network: the directory, and its entry node's entry in
+/// it (whose Sphinx key changes every epoch while its link stays).
+#[derive(Clone)]
+struct View {
+    directory: Directory,
+    entry: NodeEntry,
+}
+
+impl View {
+    /// Takes `directory` as the new view, keeping the same entry node (by address).
+    fn update(&mut self, directory: Directory) -> Result<(), NetError> {
+        let entry = directory.layers[0]
+            .iter()
+            .find(|node| node.address == self.entry.address)
+            .cloned()
+            .ok_or_else(|| NetError::Unexpected {
+                peer: "directory authority",
+                detail: "this client's entry node is no longer listed".into(),
+            })?;
+        *self = Self { directory, entry };
+        Ok(())
+    }
+}
+
+type SharedView = Arc<std::sync::RwLock<View>>;
+
 /// A client of the mixnet, usable as a [`Transport`] to one gateway.
 pub struct MixnetClient {
     config: MixnetConfig,
-    directory: Directory,
-    entry: NodeEntry,
+    view: SharedView,
     mailbox: NodeAddress,
     gateway: String,
     ohttp: OhttpTransport,
@@ -199,10 +224,10 @@ impl MixnetClient {
         let pending = Arc::new(Mutex::new(Pending::default()));
         let (outgoing, queued) = mpsc::channel(4096);
 
+        let view = Arc::new(std::sync::RwLock::new(View { directory, entry }));
         let sender = tokio::spawn(client_loop(
             config,
-            directory.clone(),
-            entry.clone(),
+            Arc::clone(&view),
             mailbox,
             writer,
             queued,
@@ -235,8 +260,7 @@ impl MixnetClient {
         });
         Ok(Self {
             config,
-            directory,
-            entry,
+            view,
             mailbox,
             gateway: gateway.to_owned(),
             ohttp,
@@ -246,6 +270,46 @@ impl MixnetClient {
             metrics,
             tasks: vec![sender, receiver],
         })
+    }
+
+    /// Keeps the view current: fetches the directory from the authority at `base` (signed
+    /// by `authority`) each time the current one expires, so that packets use each epoch's
+    /// node keys. Without it a client works only until its directory's epoch ends.
+    pub fn follow_authority(&mut self, base: &str, authority: ed25519_dalek::VerifyingKey) {
+        let (view, base) = (Arc::clone(&self.view), base.to_owned());
+        self.tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            loop {
+                let until = match view.read() {
+                    Ok(view) => view.directory.valid_until,
+                    Err(_) => return,
+                };
+                let now = super::epoch::EpochClock::now();
+                tokio::time::sleep(Duration::from_secs(until).saturating_sub(now)).await;
+                // The next epoch's directory, retried each second until the authority has it.
+                loop {
+                    let fetched = super::authority::fetch_directory(&http, &base, &authority)
+                        .await
+                        .ok()
+                        .filter(|directory| directory.valid_until > until);
+                    if let Some(directory) = fetched {
+                        match view.write() {
+                            Ok(mut view) => {
+                                let _ = view.update(directory);
+                            }
+                            Err(_) => return,
+                        }
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }));
+    }
+
+    /// The epoch of the directory the client routes by.
+    pub fn epoch(&self) -> Option<u64> {
+        self.view.read().ok().map(|view| view.directory.epoch)
     }
 
     /// A [`Transport`] for chain reads: each request is a JSON-RPC POST to `url`, which the
@@ -303,11 +367,12 @@ impl MixnetClient {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (pieces_tx, mut pieces) = mpsc::channel(MAX_PIECES);
         let exit_request = {
+            let view = self.view.read().map_err(|_| poisoned())?.clone();
             let mut rng = rand::thread_rng();
             let mut reply_blocks = Vec::new();
             let mut openers = Vec::new();
             for _ in 0..self.config.reply_blocks() {
-                let back = self.reply_route(&mut rng);
+                let back = Self::reply_route(&view, &mut rng);
                 let delays = self.delays(&mut rng);
                 let (block, opener) =
                     self.config
@@ -350,9 +415,9 @@ impl MixnetClient {
         pieces: &mut mpsc::Receiver<Vec<u8>>,
     ) -> Result<Vec<u8>, NetError> {
         let packets = {
+            let view = self.view.read().map_err(|_| poisoned())?.clone();
             let mut rng = rand::thread_rng();
-            let exits = &self.directory.layers[2];
-            let exit = &exits[rng.gen_range(0..exits.len())];
+            let exit = pick(&view.directory.layers[2], &mut rng);
             let fragments = fragment(
                 &request.encode()?,
                 self.config.format.plaintext_capacity(),
@@ -360,8 +425,8 @@ impl MixnetClient {
             )?;
             let mut packets = Vec::with_capacity(fragments.len());
             for piece in fragments {
-                let middle = pick(&self.directory.layers[1], &mut rng);
-                let route = [hop(&self.entry), hop(middle), hop(exit)];
+                let middle = pick(&view.directory.layers[1], &mut rng);
+                let route = [hop(&view.entry), hop(middle), hop(exit)];
                 let delays = self.delays(&mut rng);
                 packets.push(
                     self.config
@@ -391,11 +456,11 @@ impl MixnetClient {
     }
 
     /// A reply route: exit layer → middle → this client's entry (which delivers to us).
-    fn reply_route(&self, rng: &mut impl Rng) -> Vec<Hop> {
+    fn reply_route(view: &View, rng: &mut impl Rng) -> Vec<Hop> {
         vec![
-            hop(pick(&self.directory.layers[2], rng)),
-            hop(pick(&self.directory.layers[1], rng)),
-            hop(&self.entry),
+            hop(pick(&view.directory.layers[2], rng)),
+            hop(pick(&view.directory.layers[1], rng)),
+            hop(&view.entry),
         ]
     }
 
@@ -479,8 +544,7 @@ fn poisoned() -> NetError {
 /// The Loopix loop: Poisson stream of real-or-drop packets, plus loop packets.
 async fn client_loop(
     config: MixnetConfig,
-    directory: Directory,
-    entry: NodeEntry,
+    view: SharedView,
     mailbox: NodeAddress,
     mut writer: LinkWriter<TcpStream>,
     mut queued: mpsc::Receiver<Vec<u8>>,
@@ -514,7 +578,7 @@ async fn client_loop(
                 }
                 Send::Drop => {
                     metrics.drops.fetch_add(1, Relaxed);
-                    cover(&config, &directory, &entry, DROP_DESTINATION, false)
+                    cover(&config, &view, DROP_DESTINATION, false)
                 }
             };
             if let Some(packet) = packet
@@ -525,7 +589,7 @@ async fn client_loop(
         }
         for _ in 0..loops {
             metrics.loops_sent.fetch_add(1, Relaxed);
-            if let Some(packet) = cover(&config, &directory, &entry, mailbox, true)
+            if let Some(packet) = cover(&config, &view, mailbox, true)
                 && writer.send(&packet).await.is_err()
             {
                 return;
@@ -538,11 +602,12 @@ async fn client_loop(
 /// every layer and back to this client's entry, which hands it down our link).
 fn cover(
     config: &MixnetConfig,
-    directory: &Directory,
-    entry: &NodeEntry,
+    view: &SharedView,
     destination: NodeAddress,
     looped: bool,
 ) -> Option<Vec<u8>> {
+    let view = view.read().ok()?;
+    let (directory, entry) = (&view.directory, &view.entry);
     let mut rng = rand::thread_rng();
     let mut route = vec![
         hop(entry),
