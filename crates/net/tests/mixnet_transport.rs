@@ -288,6 +288,11 @@ async fn an_idle_client_sends_cover_traffic_and_its_loops_come_back() {
 /// `start_mixnode` nodes (`nullgate mixnode`'s), the last with an exit, in front of a gateway.
 struct RealMixnet {
     nodes: Vec<nullgate_net::mixnet::mixnode::Mixnode>,
+    /// A second middle node the authority lists but that has not started (see `late`).
+    late: Option<(
+        nullgate_net::mixnet::mixnode::MixnodeSettings,
+        tokio::net::TcpListener,
+    )>,
     authority_url: String,
     authority: ed25519_dalek::VerifyingKey,
     gateway: String,
@@ -295,7 +300,7 @@ struct RealMixnet {
     seen: common::Seen,
 }
 
-async fn real_mixnet(epoch_seconds: u64, grace_ms: u64) -> RealMixnet {
+async fn real_mixnet(epoch_seconds: u64, grace_ms: u64, late: bool) -> RealMixnet {
     use ed25519_dalek::SigningKey;
     use nullgate_net::mixnet::{
         authority::{AuthorityConfig, NodeRecord, authority_router},
@@ -320,15 +325,17 @@ async fn real_mixnet(epoch_seconds: u64, grace_ms: u64) -> RealMixnet {
     let genesis = EpochClock::now().as_secs() - 10;
     let mut listeners = Vec::new();
     let mut settings = Vec::new();
-    for layer in 0..3u8 {
+    let layers: &[u8] = if late { &[0, 1, 2, 1] } else { &[0, 1, 2] };
+    for (index, layer) in layers.iter().copied().enumerate() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let index = index as u8;
         settings.push(MixnodeSettings {
             listen: listener.local_addr().unwrap(),
             layer: usize::from(layer),
-            address: [layer + 1; 32],
-            link_secret: [layer + 10; 32],
-            identity_secret: [layer + 20; 32],
-            key_seed: [layer + 30; 32],
+            address: [index + 1; 32],
+            link_secret: [index + 10; 32],
+            identity_secret: [index + 20; 32],
+            key_seed: [index + 30; 32],
             authority_url: String::new(),
             authority_key: authority.verifying_key().to_bytes(),
             genesis,
@@ -364,13 +371,18 @@ async fn real_mixnet(epoch_seconds: u64, grace_ms: u64) -> RealMixnet {
         }))
         .await
     );
-    let starts: Vec<_> = settings
+    let mut pairs: Vec<_> = settings
         .into_iter()
         .zip(listeners)
         .map(|(mut s, listener)| {
             s.authority_url = authority_url.clone();
-            tokio::spawn(start_mixnode(s, listener))
+            (s, listener)
         })
+        .collect();
+    let late = late.then(|| pairs.pop().unwrap());
+    let starts: Vec<_> = pairs
+        .into_iter()
+        .map(|(s, listener)| tokio::spawn(start_mixnode(s, listener)))
         .collect();
     let mut nodes = Vec::new();
     for start in starts {
@@ -378,6 +390,7 @@ async fn real_mixnet(epoch_seconds: u64, grace_ms: u64) -> RealMixnet {
     }
     RealMixnet {
         nodes,
+        late,
         authority_url,
         authority: authority.verifying_key(),
         gateway,
@@ -418,7 +431,7 @@ impl RealMixnet {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
     tokio::time::timeout(Duration::from_secs(60), async {
-        let net = real_mixnet(3600, 1000).await;
+        let net = real_mixnet(3600, 1000, false).await;
         let client = net.client(MixnetConfig::loopback()).await;
         let response = client
             .send(
@@ -446,7 +459,7 @@ async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_following_the_authority_keeps_working_across_key_epochs() {
     tokio::time::timeout(Duration::from_secs(60), async {
-        let net = real_mixnet(2, 500).await;
+        let net = real_mixnet(2, 500, false).await;
         let config = MixnetConfig {
             reply_timeout: Duration::from_secs(2),
             attempts: 1,
@@ -555,6 +568,55 @@ async fn a_call_without_an_answer_in_time_is_sent_again() {
         assert!(
             count.load(Ordering::SeqCst) >= 2,
             "the upstream saw the call again"
+        );
+    })
+    .await
+    .expect("bounded in time");
+}
+
+/// A node that joins after the others: at the next epoch the others take it from the
+/// directory into their peer sets, and calls routed through it get through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_later_is_taken_into_the_peer_sets_at_the_next_epoch() {
+    use nullgate_net::mixnet::mixnode::start_mixnode;
+
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let mut net = real_mixnet(2, 500, true).await;
+        let config = MixnetConfig {
+            reply_timeout: Duration::from_secs(2),
+            attempts: 3,
+            ..MixnetConfig::loopback()
+        };
+        let mut client = net.client(config).await;
+        client.follow_authority(&net.authority_url, net.authority);
+        let (settings, listener) = net.late.take().unwrap();
+        let joined = start_mixnode(settings, listener).await.unwrap();
+        assert_eq!(
+            joined.directory.layers[1].len(),
+            2,
+            "the newcomer is in the directory"
+        );
+        let first_epoch = client.epoch().unwrap();
+        while client.epoch().unwrap() < first_epoch + 2 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Every call picks a middle node at random per fragment and per reply block: with
+        // two middle nodes, the newcomer carries some of them.
+        for i in 0..5u8 {
+            let answer = client
+                .send(echo(vec![i; 100]), IsolationId::fresh())
+                .await
+                .unwrap();
+            assert_eq!(answer.body, Bytes::from(vec![i; 100]));
+        }
+        assert!(joined.metrics.forwarded.load(Ordering::Relaxed) > 0);
+        assert_eq!(
+            net.nodes[0]
+                .metrics
+                .dropped_unroutable
+                .load(Ordering::Relaxed),
+            0,
+            "the entry knew where the newcomer is"
         );
     })
     .await

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use super::fragment::{Reassembler, fragment};
 use super::link::LinkKeypair;
 use super::packet::{NodeAddress, Sphinx};
-use super::server::{Delivered, Forwarder, NodeMetrics, Peer};
+use super::server::{Delivered, Forwarder, NodeMetrics, Peer, SharedPeers};
 use super::timing::exponential;
 use crate::NetError;
 use crate::ohttp::{
@@ -226,7 +226,16 @@ pub struct ExitRecord {
 pub struct RunningExit {
     /// What it handled, in order of completion.
     pub records: Arc<Mutex<Vec<ExitRecord>>>,
+    reply_hops: SharedPeers,
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningExit {
+    /// The nodes a reply block may start at, replaceable while the exit runs (from a new
+    /// directory).
+    pub fn reply_hops(&self) -> SharedPeers {
+        Arc::clone(&self.reply_hops)
+    }
 }
 
 impl Drop for RunningExit {
@@ -241,9 +250,10 @@ impl Drop for RunningExit {
 pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>) -> RunningExit {
     let records = Arc::new(Mutex::new(Vec::new()));
     let (replies_tx, mut replies_rx) = mpsc::channel::<(NodeAddress, Vec<u8>)>(1024);
+    let reply_hops: SharedPeers = Arc::new(std::sync::RwLock::new(config.reply_hops));
     let mut forwarder = Forwarder::new(
         Arc::new(config.link_key),
-        config.reply_hops,
+        Arc::clone(&reply_hops),
         config.frame_len,
         Arc::new(NodeMetrics::default()),
     );
@@ -285,6 +295,7 @@ pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>)
     });
     RunningExit {
         records,
+        reply_hops,
         tasks: vec![sender, reader],
     }
 }

@@ -185,53 +185,7 @@ pub async fn start_mixnode(
     })
     .await?;
 
-    // Keep announcing: at every boundary, the keys up to ANNOUNCE_AHEAD epochs ahead.
-    let announcer = {
-        let (http, url, settings) = (
-            http.clone(),
-            settings.authority_url.clone(),
-            settings.clone(),
-        );
-        tokio::spawn(async move {
-            let identity = SigningKey::from_bytes(&settings.identity_secret);
-            let schedule = KeySchedule::new(settings.key_seed);
-            loop {
-                let now = EpochClock::now();
-                let epoch = clock.epoch_at(now);
-                for e in epoch + 1..=epoch + ANNOUNCE_AHEAD {
-                    let announcement =
-                        KeyAnnouncement::sign(&identity, settings.address, e, schedule.public(e));
-                    // A failure is retried at the next boundary; the key is still one epoch
-                    // ahead of need.
-                    let _ = announce_key(&http, &url, &announcement).await;
-                }
-                tokio::time::sleep(clock.start(epoch + 1).saturating_sub(now)).await;
-            }
-        })
-    };
-
-    let mut peers = HashMap::new();
-    let mut node_keys = Vec::new();
-    for node in directory.layers.iter().flatten() {
-        let socket = tokio::net::lookup_host(&node.endpoint)
-            .await
-            .ok()
-            .and_then(|mut addresses| addresses.next())
-            .ok_or_else(|| {
-                NetError::BadMessage(format!(
-                    "directory endpoint {:?} does not resolve",
-                    node.endpoint
-                ))
-            })?;
-        peers.insert(
-            node.address,
-            Peer {
-                socket,
-                link_key: node.link_key,
-            },
-        );
-        node_keys.push(node.link_key);
-    }
+    let (peers, allowed) = peers_of(&directory, settings.layer).await?;
     let format = Sphinx::new(settings.payload_size);
     let (deliveries_tx, deliveries) = mpsc::channel(4096);
     let node = spawn_node(
@@ -246,11 +200,7 @@ pub async fn start_mixnode(
             link_key: LinkKeypair::from_secret(settings.link_secret),
             // Entries serve anonymous clients; the other layers only nodes (and exits, which
             // use their node's link key).
-            allowed_peers: if settings.layer == 0 {
-                Allowed::Anyone
-            } else {
-                Allowed::Listed(node_keys)
-            },
+            allowed_peers: allowed,
             next_hops: peers.clone(),
             frame_len: settings.frame_len,
             queue_capacity: settings.queue_capacity,
@@ -280,6 +230,39 @@ pub async fn start_mixnode(
             deliveries,
         )
     });
+    // At every boundary: announce the keys up to ANNOUNCE_AHEAD epochs ahead, then take
+    // the new epoch's directory for the peer set (nodes that joined, left or moved).
+    let announcer = {
+        let (url, settings) = (settings.authority_url.clone(), settings.clone());
+        let (table, reply_hops) = (node.peers(), exit.as_ref().map(RunningExit::reply_hops));
+        tokio::spawn(async move {
+            let identity = SigningKey::from_bytes(&settings.identity_secret);
+            let schedule = KeySchedule::new(settings.key_seed);
+            loop {
+                let now = EpochClock::now();
+                let epoch = clock.epoch_at(now);
+                for e in epoch + 1..=epoch + ANNOUNCE_AHEAD {
+                    let announcement =
+                        KeyAnnouncement::sign(&identity, settings.address, e, schedule.public(e));
+                    // A failure is retried at the next boundary; the key is still one epoch
+                    // ahead of need.
+                    let _ = announce_key(&http, &url, &announcement).await;
+                }
+                tokio::time::sleep(clock.start(epoch + 1).saturating_sub(now)).await;
+                let fresh = fetch_directory(&http, &url, &authority).await;
+                if let Ok(directory) = fresh
+                    && let Ok((peers, allowed)) = peers_of(&directory, settings.layer).await
+                {
+                    if let Some(reply_hops) = &reply_hops
+                        && let Ok(mut hops) = reply_hops.write()
+                    {
+                        *hops = peers.clone();
+                    }
+                    table.update(allowed, peers);
+                }
+            }
+        })
+    };
     Ok(Mixnode {
         metrics: Arc::clone(&node.metrics),
         directory,
@@ -287,6 +270,42 @@ pub async fn start_mixnode(
         _exit: exit,
         announcer,
     })
+}
+
+/// The next hops a node of `layer` may send to (every listed node), and who may link in:
+/// anyone at the entry (clients), the listed nodes (and their exits) elsewhere.
+async fn peers_of(
+    directory: &Directory,
+    layer: usize,
+) -> Result<(HashMap<NodeAddress, Peer>, Allowed), NetError> {
+    let mut peers = HashMap::new();
+    let mut node_keys = Vec::new();
+    for node in directory.layers.iter().flatten() {
+        let socket = tokio::net::lookup_host(&node.endpoint)
+            .await
+            .ok()
+            .and_then(|mut addresses| addresses.next())
+            .ok_or_else(|| {
+                NetError::BadMessage(format!(
+                    "directory endpoint {:?} does not resolve",
+                    node.endpoint
+                ))
+            })?;
+        peers.insert(
+            node.address,
+            Peer {
+                socket,
+                link_key: node.link_key,
+            },
+        );
+        node_keys.push(node.link_key);
+    }
+    let allowed = if layer == 0 {
+        Allowed::Anyone
+    } else {
+        Allowed::Listed(node_keys)
+    };
+    Ok((peers, allowed))
 }
 
 /// Runs `attempt` until it succeeds or `deadline` passes (then its last error).

@@ -43,11 +43,14 @@ pub fn mailbox_address(link_key: &[u8; 32]) -> NodeAddress {
         .into()
 }
 
+/// The next hops by address, replaceable while the node runs (the directory changes).
+pub type SharedPeers = Arc<std::sync::RwLock<HashMap<NodeAddress, Peer>>>;
+
 /// Open inbound links by mailbox address, each with the queue its writer task drains.
 type Mailboxes = Arc<std::sync::Mutex<HashMap<NodeAddress, mpsc::Sender<Vec<u8>>>>>;
 
 /// Where a node sends packets for one next-hop address.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
     /// The socket address the peer listens on.
     pub socket: SocketAddr,
@@ -155,7 +158,39 @@ impl NodeMetrics {
 pub struct RunningNode {
     /// The node's counters.
     pub metrics: Arc<NodeMetrics>,
+    allowed: Arc<std::sync::RwLock<Allowed>>,
+    next_hops: SharedPeers,
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// A handle to change the node's peers while it runs.
+    pub fn peers(&self) -> PeerTable {
+        PeerTable {
+            allowed: Arc::clone(&self.allowed),
+            next_hops: Arc::clone(&self.next_hops),
+        }
+    }
+}
+
+/// Who may link into a running node and where it sends packets next.
+#[derive(Clone)]
+pub struct PeerTable {
+    allowed: Arc<std::sync::RwLock<Allowed>>,
+    next_hops: SharedPeers,
+}
+
+impl PeerTable {
+    /// Replaces both (from a new directory). Links already open stay; a peer whose endpoint
+    /// or key changed is dialled afresh.
+    pub fn update(&self, allowed: Allowed, next_hops: HashMap<NodeAddress, Peer>) {
+        if let Ok(mut current) = self.allowed.write() {
+            *current = allowed;
+        }
+        if let Ok(mut current) = self.next_hops.write() {
+            *current = next_hops;
+        }
+    }
 }
 
 impl Drop for RunningNode {
@@ -178,13 +213,14 @@ where
     let metrics = Arc::new(NodeMetrics::default());
     let (packets_tx, packets_rx) = mpsc::channel::<Vec<u8>>(config.queue_capacity.max(1));
     let link_key = Arc::new(config.link_key);
-    let allowed = Arc::new(config.allowed_peers);
+    let allowed = Arc::new(std::sync::RwLock::new(config.allowed_peers));
+    let next_hops: SharedPeers = Arc::new(std::sync::RwLock::new(config.next_hops));
     let frame_len = config.frame_len;
     let mailboxes = Mailboxes::default();
     let accept = tokio::spawn(accept_links(
         listener,
         Arc::clone(&link_key),
-        allowed,
+        Arc::clone(&allowed),
         frame_len,
         packets_tx,
         Arc::clone(&mailboxes),
@@ -196,13 +232,20 @@ where
         state,
         queue,
         packets_rx,
-        Forwarder::new(link_key, config.next_hops, frame_len, Arc::clone(&metrics)),
+        Forwarder::new(
+            link_key,
+            Arc::clone(&next_hops),
+            frame_len,
+            Arc::clone(&metrics),
+        ),
         mailboxes,
         deliveries,
         Arc::clone(&metrics),
     ));
     RunningNode {
         metrics,
+        allowed,
+        next_hops,
         tasks: vec![accept, process],
     }
 }
@@ -377,7 +420,7 @@ impl Loopback {
 async fn accept_links(
     listener: TcpListener,
     link_key: Arc<LinkKeypair>,
-    allowed: Arc<Allowed>,
+    allowed: Arc<std::sync::RwLock<Allowed>>,
     frame_len: usize,
     packets: mpsc::Sender<Vec<u8>>,
     mailboxes: Mailboxes,
@@ -396,7 +439,12 @@ async fn accept_links(
             Arc::clone(&metrics),
         );
         tokio::spawn(async move {
-            let link = Link::accept(stream, &link_key, |key| allowed.permits(key), frame_len);
+            let link = Link::accept(
+                stream,
+                &link_key,
+                |key| allowed.read().is_ok_and(|allowed| allowed.permits(key)),
+                frame_len,
+            );
             let Ok(Ok(link)) = tokio::time::timeout(Duration::from_secs(10), link).await else {
                 metrics.links_failed.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -447,8 +495,9 @@ async fn accept_links(
 /// dropped when its queue is full).
 pub(crate) struct Forwarder {
     link_key: Arc<LinkKeypair>,
-    next_hops: HashMap<NodeAddress, Peer>,
-    queues: HashMap<NodeAddress, mpsc::Sender<Vec<u8>>>,
+    next_hops: SharedPeers,
+    /// Each peer's queue, with the peer it was opened for.
+    queues: HashMap<NodeAddress, (Peer, mpsc::Sender<Vec<u8>>)>,
     tasks: Vec<JoinHandle<()>>,
     frame_len: usize,
     metrics: Arc<NodeMetrics>,
@@ -460,7 +509,7 @@ const PEER_QUEUE: usize = 1024;
 impl Forwarder {
     pub(crate) fn new(
         link_key: Arc<LinkKeypair>,
-        next_hops: HashMap<NodeAddress, Peer>,
+        next_hops: SharedPeers,
         frame_len: usize,
         metrics: Arc<NodeMetrics>,
     ) -> Self {
@@ -476,24 +525,36 @@ impl Forwarder {
 
     /// Queues `packet` for `next` without waiting.
     pub(crate) fn forward(&mut self, next: NodeAddress, packet: Vec<u8>) {
-        if !self.queues.contains_key(&next) {
-            let Some(peer) = self.next_hops.get(&next).cloned() else {
-                self.metrics
-                    .dropped_unroutable
-                    .fetch_add(1, Ordering::Relaxed);
-                return;
-            };
+        let peer = self
+            .next_hops
+            .read()
+            .ok()
+            .and_then(|hops| hops.get(&next).cloned());
+        let Some(peer) = peer else {
+            self.metrics
+                .dropped_unroutable
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        // A new peer, or one whose endpoint or key changed: a fresh link task (the old
+        // one ends once its queue is drained and dropped).
+        if self
+            .queues
+            .get(&next)
+            .is_none_or(|(opened, _)| *opened != peer)
+        {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            self.tasks.retain(|task| !task.is_finished());
             self.tasks.push(tokio::spawn(peer_link(
-                peer,
+                peer.clone(),
                 Arc::clone(&self.link_key),
                 self.frame_len,
                 rx,
                 Arc::clone(&self.metrics),
             )));
-            self.queues.insert(next, tx);
+            self.queues.insert(next, (peer, tx));
         }
-        if let Some(queue) = self.queues.get(&next)
+        if let Some((_, queue)) = self.queues.get(&next)
             && queue.try_send(packet).is_err()
         {
             self.metrics
