@@ -272,10 +272,12 @@ async fn an_idle_client_sends_cover_traffic_and_its_loops_come_back() {
         };
         let setup = setup(&config, 3).await;
         let client = client(&setup, config, 1, &setup.gateway).await;
-        while client.metrics.loops_returned.load(Ordering::Relaxed) < 5 {
+        // Bounded by the test's timeout: loops come back and drops flow.
+        while client.metrics.loops_returned.load(Ordering::Relaxed) < 5
+            || client.metrics.drops.load(Ordering::Relaxed) <= 20
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(client.metrics.drops.load(Ordering::Relaxed) > 20);
         assert_eq!(client.metrics.real.load(Ordering::Relaxed), 0);
         // Drops reach the exits and are discarded there: no request, no record.
         assert!(setup.net.exit_records().is_empty());
@@ -601,7 +603,11 @@ async fn a_node_joining_later_is_taken_into_the_peer_sets_at_the_next_epoch() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // Every call picks a middle node at random per fragment and per reply block: with
-        // two middle nodes, the newcomer carries some of them.
+        // two middle nodes, the newcomer carries some of them. (Around the boundary, cover
+        // packets built by a client that refreshed before the entry may be unroutable; from
+        // here on none are.)
+        let unroutable = &net.nodes[0].metrics.dropped_unroutable;
+        let before = unroutable.load(Ordering::Relaxed);
         for i in 0..5u8 {
             let answer = client
                 .send(echo(vec![i; 100]), IsolationId::fresh())
@@ -611,11 +617,8 @@ async fn a_node_joining_later_is_taken_into_the_peer_sets_at_the_next_epoch() {
         }
         assert!(joined.metrics.forwarded.load(Ordering::Relaxed) > 0);
         assert_eq!(
-            net.nodes[0]
-                .metrics
-                .dropped_unroutable
-                .load(Ordering::Relaxed),
-            0,
+            unroutable.load(Ordering::Relaxed),
+            before,
             "the entry knew where the newcomer is"
         );
     })
