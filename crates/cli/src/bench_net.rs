@@ -261,11 +261,29 @@ fn sample_request() -> HttpRequest {
 /// Client → relay → gateway → echo upstream, all on 127.0.0.1.
 async fn loopback(keys: KeyRing, args: &Args) -> anyhow::Result<Vec<Duration>> {
     let body = keys.served_body()?;
+    let gateway = echo_gateway(keys).await?;
+    let relay = serve(relay_router(RelayConfig {
+        gateway: format!("http://{gateway}{GATEWAY_PATH}").parse()?,
+        max_request: 1 << 20,
+    }))
+    .await?;
+    let transport = OhttpTransport::new(format!("http://{relay}/").parse()?, &body, None)?;
+    timed_calls(
+        &transport,
+        args.requests,
+        5,
+        new_bar(!args.json, "OHTTP over loopback", args.requests + 5),
+    )
+    .await
+}
+
+/// An OHTTP gateway in front of an echo service on 127.0.0.1.
+async fn echo_gateway(keys: KeyRing) -> anyhow::Result<std::net::SocketAddr> {
     let upstream = Router::new().route(
         "/v1/chat/completions",
         post(|body: Bytes| async move { body }),
     );
-    let gateway = serve(gateway_router(
+    serve(gateway_router(
         GatewayConfig {
             keys: Arc::new(RwLock::new(keys)),
             allowed_authorities: vec![TARGET.into()],
@@ -274,26 +292,29 @@ async fn loopback(keys: KeyRing, args: &Args) -> anyhow::Result<Vec<Duration>> {
         },
         upstream,
     ))
-    .await?;
-    let relay = serve(relay_router(RelayConfig {
-        gateway: format!("http://{gateway}{GATEWAY_PATH}").parse()?,
-        max_request: 1 << 20,
-    }))
-    .await?;
-    let transport = OhttpTransport::new(format!("http://{relay}/").parse()?, &body, None)?;
-    let bar = new_bar(!args.json, "OHTTP over loopback", args.requests + 5);
-    let mut times = Vec::with_capacity(args.requests);
-    for i in 0..args.requests + 5 {
+    .await
+}
+
+/// Times `count` calls of the sample request through `transport` after `warmups` untimed
+/// ones, checking each echo.
+async fn timed_calls<T: Transport>(
+    transport: &T,
+    count: usize,
+    warmups: usize,
+    bar: indicatif::ProgressBar,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count + warmups {
         let started = Instant::now();
         let response = transport
             .send(sample_request(), IsolationId::fresh())
             .await?;
         anyhow::ensure!(
             response.status == StatusCode::OK && response.body.len() == PAYLOAD,
-            "the loopback gateway answered {}",
+            "the call answered {}",
             response.status
         );
-        if i >= 5 {
+        if i >= warmups {
             times.push(started.elapsed());
         }
         bar.inc(1);
@@ -345,23 +366,7 @@ async fn mixnet_calls(
         Duration::from_secs(3600),
     )?;
     let (body, hash) = (keys.served_body()?, keys.served_hash()?);
-    let upstream = Router::new().route(
-        "/v1/chat/completions",
-        post(|body: Bytes| async move { body }),
-    );
-    let gateway = format!(
-        "http://{}",
-        serve(gateway_router(
-            GatewayConfig {
-                keys: Arc::new(RwLock::new(keys)),
-                allowed_authorities: vec![TARGET.into()],
-                max_request: 1 << 20,
-                max_response: 1 << 20,
-            },
-            upstream,
-        ))
-        .await?
-    );
+    let gateway = format!("http://{}", echo_gateway(keys).await?);
     let net = Harness::start(HarnessConfig {
         per_layer: 2,
         format: config.format,
@@ -384,21 +389,11 @@ async fn mixnet_calls(
         .ok_or_else(|| anyhow::anyhow!("the harness has no client key"))?;
     let client =
         MixnetClient::connect(config, directory, key, &gateway, &body, Some(&hash)).await?;
-    let bar = new_bar(!args.json, label, args.calls + 3);
-    let mut times = Vec::with_capacity(args.calls);
-    for i in 0..args.calls + 3 {
-        let started = Instant::now();
-        let response = client.send(sample_request(), IsolationId::fresh()).await?;
-        anyhow::ensure!(
-            response.status == StatusCode::OK && response.body.len() == PAYLOAD,
-            "the mixnet call answered {}",
-            response.status
-        );
-        if i >= 3 {
-            times.push(started.elapsed());
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok(times)
+    timed_calls(
+        &client,
+        args.calls,
+        3,
+        new_bar(!args.json, label, args.calls + 3),
+    )
+    .await
 }
