@@ -89,3 +89,118 @@ fn bad_parameters_are_refused_with_the_reason() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key"));
 }
+
+/// anvil from `$NULLGATE_ANVIL` or `contracts/node_modules` (installed by `.ci/run`).
+fn anvil_path() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("NULLGATE_ANVIL") {
+        return Some(path.into());
+    }
+    let npm = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/node_modules/.bin/anvil");
+    npm.exists().then_some(npm)
+}
+
+/// anvil, killed when the test ends however it ends.
+struct Anvil(std::process::Child);
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn deploy_then_show_over_json_rpc_on_anvil() {
+    let Some(anvil) = anvil_path() else {
+        assert!(
+            std::env::var_os("NULLGATE_REQUIRE_ANVIL").is_none(),
+            "NULLGATE_REQUIRE_ANVIL is set but anvil was not found"
+        );
+        eprintln!("SKIPPED: anvil not found (run `npm ci` in contracts/ or set NULLGATE_ANVIL)");
+        return;
+    };
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let _anvil = Anvil(
+        Command::new(anvil)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .args(["--slots-in-an-epoch", "1"])
+            .spawn()
+            .unwrap(),
+    );
+    let url = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed().as_secs() < 30, "anvil did not start");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let key = std::env::temp_dir().join(format!("nullgate-vault-rpc-{}.hex", std::process::id()));
+    let out = nullgate()
+        .args([
+            "vault",
+            "deploy",
+            "--json",
+            "--rpc-url",
+            &url,
+            "--dev-account",
+            "0",
+        ])
+        .arg("--state-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deployed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(deployed["chain_id"], 31337);
+    let address = deployed["address"].as_str().unwrap().to_string();
+
+    // Read back with anvil's first dev key given as a private key (the operator's usual path).
+    let out = nullgate()
+        .args([
+            "vault",
+            "show",
+            "--json",
+            "--address",
+            &address,
+            "--rpc-url",
+            &url,
+        ])
+        .env(
+            "NULLGATE_PRIVATE_KEY",
+            "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["dom"], deployed["dom"]);
+    assert_eq!(shown["address"], deployed["address"]);
+
+    // Without a key an RPC deployment is refused with what to do.
+    let out = nullgate()
+        .args(["vault", "deploy", "--rpc-url", &url, "--state-key"])
+        .arg(&key)
+        .env_remove("NULLGATE_PRIVATE_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key"));
+    let _ = std::fs::remove_file(&key);
+}
