@@ -144,6 +144,9 @@ pub(crate) fn run_init(args: InitArgs) -> anyhow::Result<()> {
     };
     let authority_listen = endpoint(args.base_port)?;
     let signing_secret = secret();
+    let authority_key = ed25519_dalek::SigningKey::from_bytes(&signing_secret)
+        .verifying_key()
+        .to_bytes();
     let genesis = EpochClock::now().as_secs();
     let mut nodes = Vec::new();
     let mut node_settings = Vec::new();
@@ -158,7 +161,7 @@ pub(crate) fn run_init(args: InitArgs) -> anyhow::Result<()> {
                 identity_secret: secret(),
                 key_seed: secret(),
                 authority_url: format!("http://{authority_listen}"),
-                authority_key: ed25519_dalek_public(&signing_secret),
+                authority_key,
                 genesis,
                 epoch_seconds: args.epoch_seconds,
                 grace_ms: 2 * args.delay_cap_ms * 3,
@@ -196,16 +199,10 @@ pub(crate) fn run_init(args: InitArgs) -> anyhow::Result<()> {
     println!(
         "wrote {} (authority at http://{authority_listen}, key {}) and {} node files",
         args.dir.join("directory.json").display(),
-        hex::encode(authority.verifying_key().to_bytes()),
+        hex::encode(authority_key),
         node_settings.len()
     );
     Ok(())
-}
-
-fn ed25519_dalek_public(secret: &[u8; 32]) -> [u8; 32] {
-    ed25519_dalek::SigningKey::from_bytes(secret)
-        .verifying_key()
-        .to_bytes()
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {

@@ -31,11 +31,17 @@ impl Default for TlsRoots {
 }
 
 impl TlsRoots {
-    /// The Mozilla root programme (`webpki-roots`): public HTTPS targets.
+    /// The Mozilla root programme (`webpki-roots`): public HTTPS targets. Built once per
+    /// process and shared (transports ask for it on every call).
     pub fn webpki() -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        Self::from_store(roots)
+        static WEBPKI: std::sync::OnceLock<TlsRoots> = std::sync::OnceLock::new();
+        WEBPKI
+            .get_or_init(|| {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                Self::from_store(roots)
+            })
+            .clone()
     }
 
     /// Only the given certificates (DER): a private gateway, or tests.

@@ -14,7 +14,6 @@
 //! and the exit sends it to exactly the allowlisted URL it names. The exit sees such a
 //! request (public chain reads), still not who sent it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,7 +24,7 @@ use tokio::task::JoinHandle;
 use super::fragment::{Reassembler, fragment};
 use super::link::LinkKeypair;
 use super::packet::{NodeAddress, Sphinx};
-use super::server::{Delivered, Forwarder, NodeMetrics, Peer, SharedPeers};
+use super::server::{Delivered, Forwarder, NodeMetrics, SharedPeers};
 use super::timing::exponential;
 use crate::NetError;
 use crate::ohttp::{
@@ -200,8 +199,10 @@ pub struct ExitConfig {
     pub gateway_timeout: Duration,
     /// The exit's link key, with which it dials the first hops of reply blocks.
     pub link_key: LinkKeypair,
-    /// The nodes a reply block may start at (the last layer), by address.
-    pub reply_hops: HashMap<NodeAddress, Peer>,
+    /// Where reply packets go: the nodes a reply block may start at, by address (usually
+    /// the exit's own node's table, [`PeerTable::next_hops`](super::server::PeerTable::next_hops),
+    /// so both follow the directory together).
+    pub reply_hops: SharedPeers,
     /// The link frame length.
     pub frame_len: usize,
     /// Requests being reassembled at most.
@@ -226,16 +227,7 @@ pub struct ExitRecord {
 pub struct RunningExit {
     /// What it handled, in order of completion.
     pub records: Arc<Mutex<Vec<ExitRecord>>>,
-    reply_hops: SharedPeers,
     tasks: Vec<JoinHandle<()>>,
-}
-
-impl RunningExit {
-    /// The nodes a reply block may start at, replaceable while the exit runs (from a new
-    /// directory).
-    pub fn reply_hops(&self) -> SharedPeers {
-        Arc::clone(&self.reply_hops)
-    }
 }
 
 impl Drop for RunningExit {
@@ -250,10 +242,9 @@ impl Drop for RunningExit {
 pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>) -> RunningExit {
     let records = Arc::new(Mutex::new(Vec::new()));
     let (replies_tx, mut replies_rx) = mpsc::channel::<(NodeAddress, Vec<u8>)>(1024);
-    let reply_hops: SharedPeers = Arc::new(std::sync::RwLock::new(config.reply_hops));
     let mut forwarder = Forwarder::new(
         Arc::new(config.link_key),
-        Arc::clone(&reply_hops),
+        config.reply_hops,
         config.frame_len,
         Arc::new(NodeMetrics::default()),
     );
@@ -295,7 +286,6 @@ pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>)
     });
     RunningExit {
         records,
-        reply_hops,
         tasks: vec![sender, reader],
     }
 }
@@ -346,7 +336,8 @@ impl Handler {
                 ),
             }
         };
-        let reply_bytes = self.send_reply(&request.reply_blocks, reply).await;
+        let (reply_bytes, fragments) = self.reply_fragments(request.reply_blocks.len(), reply);
+        // Recorded before the reply leaves, so whoever reads the answer finds the record.
         if let Ok(mut records) = self.records.lock() {
             records.push(ExitRecord {
                 target: request.target,
@@ -354,6 +345,11 @@ impl Handler {
                 reply_bytes,
                 outcome,
             });
+        }
+        for (piece, block) in fragments.iter().zip(&request.reply_blocks) {
+            if let Ok(packet) = self.format.use_reply_block(block, piece) {
+                let _ = self.replies.send(packet).await;
+            }
         }
     }
 
@@ -429,24 +425,17 @@ impl Handler {
         self.format.plaintext_capacity()
     }
 
-    /// Fragments `reply` into the blocks and queues the packets; returns the reply's size.
-    async fn send_reply(&self, blocks: &[Vec<u8>], reply: ExitReply) -> usize {
+    /// Fragments `reply` for `blocks` reply blocks (a refusal instead if it needs more);
+    /// returns the reply's size and its fragments.
+    fn reply_fragments(&self, blocks: usize, reply: ExitReply) -> (usize, Vec<Vec<u8>>) {
         let mut bytes = reply.encode();
         let mut fragments = fragment(&bytes, self.fragment_len(), self.parity);
-        if fragments.as_ref().map_or(true, |f| f.len() > blocks.len()) {
+        if fragments.as_ref().map_or(true, |f| f.len() > blocks) {
             bytes = ExitReply::Refused("the answer is larger than the reply blocks carry".into())
                 .encode();
             fragments = fragment(&bytes, self.fragment_len(), 1);
         }
-        let Ok(fragments) = fragments else {
-            return bytes.len();
-        };
-        for (piece, block) in fragments.iter().zip(blocks) {
-            if let Ok(packet) = self.format.use_reply_block(block, piece) {
-                let _ = self.replies.send(packet).await;
-            }
-        }
-        bytes.len()
+        (bytes.len(), fragments.unwrap_or_default())
     }
 }
 

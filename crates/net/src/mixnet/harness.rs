@@ -159,10 +159,11 @@ impl Harness {
             ));
             let layer = i / config.per_layer;
             if layer == LAYERS - 1 {
-                let last_layer = entries[(LAYERS - 1) * config.per_layer..]
-                    .iter()
-                    .filter_map(|e| peers.get(&e.address).map(|p| (e.address, p.clone())))
-                    .collect();
+                // The exit replies by its node's table.
+                let reply_hops = nodes
+                    .last()
+                    .map(|node: &RunningNode| node.peers().next_hops())
+                    .ok_or_else(|| io("no node for the exit".into()))?;
                 exits.push(spawn_exit(
                     ExitConfig {
                         format: config.format,
@@ -173,7 +174,7 @@ impl Harness {
                         parity: 2,
                         gateway_timeout: Duration::from_secs(10),
                         link_key: LinkKeypair::from_secret(exit_keys[i % config.per_layer]),
-                        reply_hops: last_layer,
+                        reply_hops,
                         frame_len: config.frame_len,
                         max_pending: 64,
                     },

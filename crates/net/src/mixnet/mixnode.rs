@@ -208,11 +208,8 @@ pub async fn start_mixnode(
         },
         deliveries_tx,
     );
+    // The exit replies by the node's own table, so one directory refresh serves both.
     let exit = settings.exit.as_ref().map(|exit| {
-        let last_layer = directory.layers[LAYERS - 1]
-            .iter()
-            .filter_map(|n| peers.get(&n.address).map(|p| (n.address, p.clone())))
-            .collect();
         spawn_exit(
             ExitConfig {
                 format,
@@ -223,7 +220,7 @@ pub async fn start_mixnode(
                 parity: 2,
                 gateway_timeout: Duration::from_secs(30),
                 link_key: LinkKeypair::from_secret(settings.link_secret),
-                reply_hops: last_layer,
+                reply_hops: node.peers().next_hops(),
                 frame_len: settings.frame_len,
                 max_pending: 1024,
             },
@@ -234,7 +231,7 @@ pub async fn start_mixnode(
     // the new epoch's directory for the peer set (nodes that joined, left or moved).
     let announcer = {
         let (url, settings) = (settings.authority_url.clone(), settings.clone());
-        let (table, reply_hops) = (node.peers(), exit.as_ref().map(RunningExit::reply_hops));
+        let table = node.peers();
         tokio::spawn(async move {
             let identity = SigningKey::from_bytes(&settings.identity_secret);
             let schedule = KeySchedule::new(settings.key_seed);
@@ -253,11 +250,6 @@ pub async fn start_mixnode(
                 if let Ok(directory) = fresh
                     && let Ok((peers, allowed)) = peers_of(&directory, settings.layer).await
                 {
-                    if let Some(reply_hops) = &reply_hops
-                        && let Ok(mut hops) = reply_hops.write()
-                    {
-                        *hops = peers.clone();
-                    }
                     table.update(allowed, peers);
                 }
             }

@@ -181,6 +181,11 @@ pub struct PeerTable {
 }
 
 impl PeerTable {
+    /// The next hops, shared: an exit beside the node sends its replies by the same table.
+    pub fn next_hops(&self) -> SharedPeers {
+        Arc::clone(&self.next_hops)
+    }
+
     /// Replaces both (from a new directory). Links already open stay; a peer whose endpoint
     /// or key changed is dialled afresh.
     pub fn update(&self, allowed: Allowed, next_hops: HashMap<NodeAddress, Peer>) {
