@@ -7,34 +7,39 @@ fn nullgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nullgate"))
 }
 
+/// Runs `command`, which must succeed, and parses its standard output as JSON.
+fn json_of(command: &mut Command) -> serde_json::Value {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn deploy_then_show_on_the_embedded_chain() {
     let dir = std::env::temp_dir().join(format!("nullgate-vault-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (snapshot, key) = (dir.join("chain.json"), dir.join("state-key.hex"));
 
-    let out = nullgate()
-        .args([
-            "vault",
-            "deploy",
-            "--json",
-            "--min-deposit",
-            "2000",
-            "--classes",
-            "2,20,200",
-        ])
-        .arg("--snapshot")
-        .arg(&snapshot)
-        .arg("--state-key")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let deployed = json_of(
+        nullgate()
+            .args([
+                "vault",
+                "deploy",
+                "--json",
+                "--min-deposit",
+                "2000",
+                "--classes",
+                "2,20,200",
+            ])
+            .arg("--snapshot")
+            .arg(&snapshot)
+            .arg("--state-key")
+            .arg(&key),
     );
-    let deployed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(deployed["chain_id"], 31337);
     assert_eq!(deployed["min_deposit"], 2000);
     assert_eq!(deployed["cost_classes"], serde_json::json!([2, 20, 200]));
@@ -52,18 +57,12 @@ fn deploy_then_show_on_the_embedded_chain() {
 
     // The saved chain answers for the same vault, with the same key.
     let address = deployed["address"].as_str().unwrap().to_string();
-    let out = nullgate()
-        .args(["vault", "show", "--json", "--address", &address])
-        .arg("--snapshot")
-        .arg(&snapshot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let shown = json_of(
+        nullgate()
+            .args(["vault", "show", "--json", "--address", &address])
+            .arg("--snapshot")
+            .arg(&snapshot),
     );
-    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["dom"], deployed["dom"]);
     assert_eq!(shown["current_key_point"], deployed["current_key_point"]);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -144,52 +143,40 @@ fn deploy_then_show_over_json_rpc_on_anvil() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let key = std::env::temp_dir().join(format!("nullgate-vault-rpc-{}.hex", std::process::id()));
-    let out = nullgate()
-        .args([
-            "vault",
-            "deploy",
-            "--json",
-            "--rpc-url",
-            &url,
-            "--dev-account",
-            "0",
-        ])
-        .arg("--state-key")
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let deployed = json_of(
+        nullgate()
+            .args([
+                "vault",
+                "deploy",
+                "--json",
+                "--rpc-url",
+                &url,
+                "--dev-account",
+                "0",
+            ])
+            .arg("--state-key")
+            .arg(&key),
     );
-    let deployed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(deployed["chain_id"], 31337);
     let address = deployed["address"].as_str().unwrap().to_string();
 
     // Read back with anvil's first dev key given as a private key (the operator's usual path).
-    let out = nullgate()
-        .args([
-            "vault",
-            "show",
-            "--json",
-            "--address",
-            &address,
-            "--rpc-url",
-            &url,
-        ])
-        .env(
-            "NULLGATE_PRIVATE_KEY",
-            "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let shown = json_of(
+        nullgate()
+            .args([
+                "vault",
+                "show",
+                "--json",
+                "--address",
+                &address,
+                "--rpc-url",
+                &url,
+            ])
+            .env(
+                "NULLGATE_PRIVATE_KEY",
+                "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+            ),
     );
-    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["dom"], deployed["dom"]);
     assert_eq!(shown["address"], deployed["address"]);
 
