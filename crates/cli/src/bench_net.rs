@@ -70,6 +70,12 @@ pub(crate) struct Args {
 struct Report {
     sphinx_create_us_p50: f64,
     sphinx_hop_us_p50: f64,
+    /// The bare `sphinx-packet` 0.8 hop (TARGETS.md's reference), same packets, same run.
+    sphinx_hop_reference_us_p50: f64,
+    /// Our hop over the reference: what the node adds to the crate's own work.
+    sphinx_hop_vs_reference: f64,
+    /// One X25519 key exchange (`x25519-dalek`); a Sphinx hop needs two.
+    x25519_us_p50: f64,
     node_packets_per_s: f64,
     sphinx_payload_bytes: usize,
     ohttp_round_trip_us_p50: f64,
@@ -151,6 +157,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let report = Report {
         sphinx_create_us_p50: sphinx.create_us_p50,
         sphinx_hop_us_p50: sphinx.hop_us_p50,
+        sphinx_hop_reference_us_p50: sphinx.reference_hop_us_p50,
+        sphinx_hop_vs_reference: sphinx.hop_us_p50 / sphinx.reference_hop_us_p50,
+        x25519_us_p50: sphinx.x25519_us_p50,
         node_packets_per_s: sphinx.packets_per_s,
         sphinx_payload_bytes: SPHINX_PAYLOAD,
         ohttp_round_trip_us_p50: percentile_ms(&seal_times, 50) * 1000.0,
@@ -174,6 +183,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         println!(
             "  Sphinx, {SPHINX_PAYLOAD}-byte payload   create (3 hops) {:>7.1} µs   one hop {:>7.1} µs   node {:>7.0} packets/s/core",
             report.sphinx_create_us_p50, report.sphinx_hop_us_p50, report.node_packets_per_s
+        );
+        println!(
+            "  same run: bare sphinx-packet hop {:>7.1} µs (ours {:.2}×)   one X25519 {:>6.1} µs (two per hop)",
+            report.sphinx_hop_reference_us_p50,
+            report.sphinx_hop_vs_reference,
+            report.x25519_us_p50
         );
         println!(
             "  OHTTP seal + open, request and response  p50 {:>8.1} µs   p90 {:>8.1} µs",
@@ -208,10 +223,14 @@ struct SphinxFigures {
     create_us_p50: f64,
     hop_us_p50: f64,
     packets_per_s: f64,
+    reference_hop_us_p50: f64,
+    x25519_us_p50: f64,
 }
 
-/// Creates distinct 3-hop packets, then runs them through the first node's per-packet step
-/// (replay check and one layer) on this thread alone.
+/// Creates distinct 3-hop packets, then runs each through the first node's per-packet step
+/// (replay check and one layer) on this thread alone. Interleaved with it, on the same
+/// packets, the same-run references: the bare `sphinx-packet` hop TARGETS.md quotes and one
+/// X25519 key exchange (a Sphinx hop does two), so noise from neighbours hits all three alike.
 fn sphinx_figures(args: &Args) -> anyhow::Result<SphinxFigures> {
     let format = Sphinx::new(SPHINX_PAYLOAD);
     let keys: Vec<StaticSecret> = (1..=3u8).map(|i| StaticSecret::from([i; 32])).collect();
@@ -237,19 +256,47 @@ fn sphinx_figures(args: &Args) -> anyhow::Result<SphinxFigures> {
     bar.finish_and_clear();
     let mut node = EpochState::new(format, keys[0].clone());
     let mut hop_times = Vec::with_capacity(packets.len());
-    let started = Instant::now();
+    let mut reference_times = Vec::with_capacity(packets.len());
+    let mut x25519_times = Vec::with_capacity(packets.len());
     for packet in &packets {
         let hop = Instant::now();
         node.process(packet)
             .map_err(|e| anyhow::anyhow!("a fresh packet was dropped: {e}"))?;
         hop_times.push(hop.elapsed());
+
+        let bare = Instant::now();
+        let parsed = sphinx_packet::SphinxPacket::from_bytes(packet);
+        let alpha = parsed.as_ref().ok().map(|p| p.header.shared_secret);
+        let processed = parsed
+            .and_then(|p| p.process(&keys[0]))
+            .map_err(|e| anyhow::anyhow!("sphinx-packet refused a fresh packet: {e}"))?;
+        reference_times.push(bare.elapsed());
+        std::hint::black_box(processed);
+
+        let alpha = alpha.ok_or_else(|| anyhow::anyhow!("a processed packet had no header"))?;
+        let exchange = Instant::now();
+        std::hint::black_box(keys[0].diffie_hellman(&alpha));
+        x25519_times.push(exchange.elapsed());
     }
-    let total = started.elapsed();
     Ok(SphinxFigures {
         create_us_p50: percentile_ms(&create_times, 50) * 1000.0,
         hop_us_p50: percentile_ms(&hop_times, 50) * 1000.0,
-        packets_per_s: packets.len() as f64 / total.as_secs_f64(),
+        packets_per_s: packets_per_s(&hop_times),
+        reference_hop_us_p50: percentile_ms(&reference_times, 50) * 1000.0,
+        x25519_us_p50: percentile_ms(&x25519_times, 50) * 1000.0,
     })
+}
+
+/// A node's packets per second on one core: the median over windows of consecutive packets
+/// (a burst from a noisy neighbour spoils a window, not the figure).
+fn packets_per_s(hop_times: &[Duration]) -> f64 {
+    const WINDOW: usize = 100;
+    let mut rates: Vec<f64> = hop_times
+        .chunks(WINDOW)
+        .map(|window| window.len() as f64 / window.iter().sum::<Duration>().as_secs_f64())
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[rates.len() / 2]
 }
 
 fn sample_request() -> HttpRequest {

@@ -2,7 +2,7 @@
 //! on 127.0.0.1, carrying one call from a library client through an exit to a real OHTTP
 //! gateway; and the settings-file errors an operator meets.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -18,9 +18,8 @@ use nullgate_net::{
     ohttp::{GatewayConfig, KeyRing, gateway_router},
 };
 
-fn nullgate() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nullgate"))
-}
+mod common;
+use common::nullgate;
 
 /// Child processes, killed when the test ends however it ends.
 struct Children(Vec<Child>);

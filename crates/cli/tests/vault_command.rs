@@ -3,20 +3,8 @@
 
 use std::process::Command;
 
-fn nullgate() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_nullgate"))
-}
-
-/// Runs `command`, which must succeed, and parses its standard output as JSON.
-fn json_of(command: &mut Command) -> serde_json::Value {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+mod common;
+use common::{json_of, nullgate};
 
 #[test]
 fn deploy_then_show_on_the_embedded_chain() {

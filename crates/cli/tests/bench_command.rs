@@ -1,0 +1,55 @@
+//! `nullgate bench net --json` with small counts: every figure TARGETS.md and issue 4 name is
+//! in the report, measured (finite and positive), beside its same-run reference.
+
+mod common;
+use common::{json_of, nullgate};
+
+#[test]
+fn bench_net_reports_every_figure_with_its_reference() {
+    let report = json_of(nullgate().args([
+        "bench",
+        "net",
+        "--json",
+        "--packets",
+        "30",
+        "--seals",
+        "5",
+        "--requests",
+        "3",
+        "--round-trips",
+        "3",
+        "--calls",
+        "1",
+    ]));
+    for key in [
+        "sphinx_create_us_p50",
+        "sphinx_hop_us_p50",
+        "sphinx_hop_reference_us_p50",
+        "sphinx_hop_vs_reference",
+        "x25519_us_p50",
+        "node_packets_per_s",
+        "ohttp_round_trip_us_p50",
+        "ohttp_loopback_ms_p50",
+        "mixnet_rtt_ms_p50_zero_delay",
+        "mixnet_added_ms_per_hop_p50_zero_delay",
+        "mixnet_call_ms_p50_zero_delay",
+        "mixnet_call_ms_p50_default_delay",
+    ] {
+        let value = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing from {report}"));
+        assert!(value.is_finite() && value > 0.0, "{key} = {value}");
+    }
+    // A Sphinx hop does two key exchanges, so it cannot be cheaper than one.
+    assert!(report["sphinx_hop_us_p50"].as_f64() > report["x25519_us_p50"].as_f64());
+}
+
+#[test]
+fn bench_net_refuses_zero_counts() {
+    let out = nullgate()
+        .args(["bench", "net", "--json", "--packets", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"));
+}
