@@ -22,7 +22,7 @@ use http::{Method, StatusCode};
 use nullgate_net::{
     HttpRequest, HttpResponse, IsolationId, Transport,
     mixnet::{
-        client::{MixnetClient, MixnetConfig},
+        client::{GatewayKeys, MixnetClient, MixnetConfig},
         directory::Directory,
         epoch::EpochClock,
         harness::{Harness, HarnessConfig},
@@ -434,8 +434,17 @@ async fn mixnet_calls(
     let key = net
         .client_key(0)
         .ok_or_else(|| anyhow::anyhow!("the harness has no client key"))?;
-    let client =
-        MixnetClient::connect(config, directory, key, &gateway, &body, Some(&hash)).await?;
+    let client = MixnetClient::connect(
+        config,
+        directory,
+        key,
+        &gateway,
+        GatewayKeys::Known {
+            body: &body,
+            pinned_hash: Some(&hash),
+        },
+    )
+    .await?;
     timed_calls(
         &client,
         args.calls,

@@ -12,7 +12,7 @@ use nullgate_net::{
     HttpRequest, IsolationId, Transport,
     mixnet::{
         authority::{AuthoritySettings, fetch_directory},
-        client::{MixnetClient, MixnetConfig},
+        client::{GatewayKeys, MixnetClient, MixnetConfig},
         link::LinkKeypair,
     },
     ohttp::{GatewayConfig, KeyRing, gateway_router},
@@ -141,18 +141,15 @@ async fn a_call_crosses_a_mixnet_of_separate_processes() {
         }
     };
     // The nodes fetched the directory too before serving; give them a moment to bind.
-    let (body, hash) = {
-        let keys = keys.read().unwrap();
-        (keys.served_body().unwrap(), keys.served_hash().unwrap())
-    };
+    // The client fetches the gateway's key configuration through the mixnet, pinned.
+    let hash = keys.read().unwrap().served_hash().unwrap();
     let client = loop {
         match MixnetClient::connect(
             MixnetConfig::loopback(),
             directory.clone(),
             LinkKeypair::generate().unwrap(),
             &gateway,
-            &body,
-            Some(&hash),
+            GatewayKeys::Fetch { pinned_hash: hash },
         )
         .await
         {

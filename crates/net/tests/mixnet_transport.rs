@@ -13,7 +13,7 @@ use http::{HeaderValue, Method, StatusCode};
 use nullgate_net::{
     HttpRequest, IsolationId, NetError, Transport,
     mixnet::{
-        client::{MixnetClient, MixnetConfig},
+        client::{GatewayKeys, MixnetClient, MixnetConfig},
         directory::Directory,
         harness::{Harness, HarnessConfig},
     },
@@ -103,8 +103,10 @@ async fn client(setup: &Setup, config: MixnetConfig, index: usize, gateway: &str
         directory,
         setup.net.client_key(index).unwrap(),
         gateway,
-        &body,
-        Some(&hash),
+        GatewayKeys::Known {
+            body: &body,
+            pinned_hash: Some(&hash),
+        },
     )
     .await
     .unwrap()
@@ -190,6 +192,79 @@ async fn the_exit_refuses_targets_outside_its_allowlist() {
             setup.seen.lock().unwrap().is_empty(),
             "nothing reached upstream"
         );
+    })
+    .await
+    .expect("bounded in time");
+}
+
+/// The gateway's key configuration fetched through the mixnet: used when it matches the pin,
+/// refused when it does not (an exit could serve a key of its own) and when the gateway is
+/// not allowlisted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_key_is_fetched_through_the_mixnet_and_must_match_its_pin() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let config = MixnetConfig::loopback();
+        let setup = setup(&config, 3).await;
+        let directory = Directory::verify(
+            setup.net.signed_directory(),
+            &setup.net.authority(),
+            nullgate_net::mixnet::epoch::EpochClock::now().as_secs(),
+        )
+        .unwrap();
+        let hash = setup.keys.read().unwrap().served_hash().unwrap();
+        let connect = |gateway: String, pinned_hash: [u8; 32]| {
+            let (directory, key) = (directory.clone(), setup.net.client_key(0).unwrap());
+            async move {
+                MixnetClient::connect(
+                    config,
+                    directory,
+                    key,
+                    &gateway,
+                    GatewayKeys::Fetch { pinned_hash },
+                )
+                .await
+            }
+        };
+
+        let client = connect(setup.gateway.clone(), hash).await.unwrap();
+        let response = client
+            .send(
+                echo(b"sealed to a fetched key".to_vec()),
+                IsolationId::fresh(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            response.body,
+            Bytes::from_static(b"sealed to a fetched key")
+        );
+        drop(client);
+
+        let mut other = hash;
+        other[0] ^= 1;
+        let error = connect(setup.gateway.clone(), other).await.err().unwrap();
+        assert!(matches!(error, NetError::KeyConfigMismatch), "{error}");
+
+        let error = connect("http://127.0.0.1:9".into(), hash)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&error, NetError::Unexpected { detail, .. } if detail.contains("allowlist")),
+            "{error}"
+        );
+        let outcomes: Vec<String> = setup
+            .net
+            .exit_records()
+            .into_iter()
+            .map(|record| record.outcome)
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|o| *o == "forwarded").count(),
+            3,
+            "two key fetches and one call: {outcomes:?}"
+        );
+        assert!(outcomes.contains(&"refused: not allowlisted".to_owned()));
     })
     .await
     .expect("bounded in time");
@@ -411,17 +486,14 @@ impl RealMixnet {
         let directory = fetch_directory(&http, &self.authority_url, &self.authority)
             .await
             .unwrap();
-        let (body, hash) = {
-            let keys = self.keys.read().unwrap();
-            (keys.served_body().unwrap(), keys.served_hash().unwrap())
-        };
+        // The key configuration comes through the mixnet too, checked against its hash.
+        let hash = self.keys.read().unwrap().served_hash().unwrap();
         MixnetClient::connect(
             config,
             directory,
             LinkKeypair::generate().unwrap(),
             &self.gateway,
-            &body,
-            Some(&hash),
+            GatewayKeys::Fetch { pinned_hash: hash },
         )
         .await
         .unwrap()

@@ -157,13 +157,35 @@ impl View {
 
 type SharedView = Arc<std::sync::RwLock<View>>;
 
+/// Where a mixnet client gets the OHTTP key configuration of its gateway.
+#[derive(Clone, Copy, Debug)]
+pub enum GatewayKeys<'a> {
+    /// The served `application/ohttp-keys` body, already in hand; with a pin, it must hash
+    /// to it.
+    Known {
+        /// The body.
+        body: &'a [u8],
+        /// Its expected SHA-256 (PROTOCOL §2 `ohttpKeysHash`), if known.
+        pinned_hash: Option<&'a [u8; 32]>,
+    },
+    /// Fetched at connect through the mixnet itself (an exit gets the gateway's
+    /// `/ohttp-keys`), so the fetch reveals no address either. The exit could answer with a
+    /// key of its own, so a fetched body is accepted only if it hashes to the pin.
+    Fetch {
+        /// The expected SHA-256 of the body (PROTOCOL §2 `ohttpKeysHash`).
+        pinned_hash: [u8; 32],
+    },
+}
+
 /// A client of the mixnet, usable as a [`Transport`] to one gateway.
 pub struct MixnetClient {
     config: MixnetConfig,
     view: SharedView,
     mailbox: NodeAddress,
     gateway: String,
-    ohttp: OhttpTransport,
+    /// Seals gateway calls; set by every constructor before it returns (`None` only while
+    /// [`GatewayKeys::Fetch`] fetches the keys).
+    ohttp: Option<OhttpTransport>,
     outgoing: mpsc::Sender<Vec<u8>>,
     pending: Arc<Mutex<Pending>>,
     next_call: std::sync::atomic::AtomicU64,
@@ -183,14 +205,13 @@ impl Drop for MixnetClient {
 impl MixnetClient {
     /// Connects to a random entry node of `directory` with `link_key` and starts the Loopix
     /// loop. Calls go to the gateway at `gateway` (a base URL the exits allowlist), sealed to
-    /// its OHTTP key configuration `ohttp_keys` (checked against `pinned_hash` if given).
+    /// its OHTTP key configuration, given or fetched as `keys` says.
     pub async fn connect(
         config: MixnetConfig,
         directory: Directory,
         link_key: LinkKeypair,
         gateway: &str,
-        ohttp_keys: &[u8],
-        pinned_hash: Option<&[u8; 32]>,
+        keys: GatewayKeys<'_>,
     ) -> Result<Self, NetError> {
         let io = |detail: String| NetError::Io {
             peer: "mixnet entry",
@@ -204,11 +225,10 @@ impl MixnetClient {
                 super::directory::LAYERS
             )));
         }
-        // The relay URL is unused: this transport seals only, the exit posts.
-        let relay = "http://unused.invalid/"
-            .parse()
-            .map_err(|_| io("url".into()))?;
-        let ohttp = OhttpTransport::new(relay, ohttp_keys, pinned_hash)?;
+        let ohttp = match keys {
+            GatewayKeys::Known { body, pinned_hash } => Some(sealer(body, pinned_hash)?),
+            GatewayKeys::Fetch { .. } => None,
+        };
         let entries = &directory.layers[0];
         let entry = entries[rand::thread_rng().gen_range(0..entries.len())].clone();
         let stream = TcpStream::connect(&entry.endpoint)
@@ -258,7 +278,7 @@ impl MixnetClient {
                 }
             }
         });
-        Ok(Self {
+        let mut client = Self {
             config,
             view,
             mailbox,
@@ -269,7 +289,18 @@ impl MixnetClient {
             next_call: Default::default(),
             metrics,
             tasks: vec![sender, receiver],
-        })
+        };
+        if let GatewayKeys::Fetch { pinned_hash } = keys {
+            let answer = client.call(Call::Keys).await?;
+            if !answer.status.is_success() {
+                return Err(NetError::Unexpected {
+                    peer: "gateway",
+                    detail: format!("key configuration request answered {}", answer.status),
+                });
+            }
+            client.ohttp = Some(sealer(&answer.body, Some(&pinned_hash))?);
+        }
+        Ok(client)
     }
 
     /// Keeps the view current: fetches the directory from the authority at `base` (signed
@@ -354,13 +385,17 @@ impl MixnetClient {
     async fn attempt(&self, call: &Call<'_>) -> Result<HttpResponse, NetError> {
         let (target, payload, sealed) = match call {
             Call::Gateway(request) => {
-                let sealed = self.ohttp.seal(request)?;
+                let ohttp = self.ohttp.as_ref().ok_or_else(|| {
+                    NetError::BadMessage("no gateway key configuration yet".into())
+                })?;
+                let sealed = ohttp.seal(request)?;
                 let payload = ExitPayload::Ohttp(sealed.bytes.clone());
                 (self.gateway.clone(), payload, Some(sealed))
             }
             Call::Rpc { url, request } => {
                 (url.to_string(), ExitPayload::Rpc(request.to_bhttp()?), None)
             }
+            Call::Keys => (self.gateway.clone(), ExitPayload::Keys, None),
         };
         let call = self
             .next_call
@@ -478,6 +513,16 @@ enum Call<'a> {
         url: &'a str,
         request: &'a HttpRequest,
     },
+    /// The gateway's key configuration.
+    Keys,
+}
+
+/// What seals gateway calls to the key configuration `body` (checked against `pinned_hash`).
+fn sealer(body: &[u8], pinned_hash: Option<&[u8; 32]>) -> Result<OhttpTransport, NetError> {
+    // The relay URL is unused: this transport seals only, the exit posts.
+    let relay = reqwest::Url::parse("http://unused.invalid/")
+        .map_err(|e| NetError::BadMessage(e.to_string()))?;
+    OhttpTransport::new(relay, body, pinned_hash)
 }
 
 impl Transport for MixnetClient {
@@ -655,8 +700,10 @@ mod tests {
             directory,
             LinkKeypair::from_secret([1; 32]),
             "http://127.0.0.1:9",
-            &keys.served_body().unwrap(),
-            None,
+            GatewayKeys::Known {
+                body: &keys.served_body().unwrap(),
+                pinned_hash: None,
+            },
         )
         .await;
         assert!(matches!(result, Err(NetError::BadMessage(_))));

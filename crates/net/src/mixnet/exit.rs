@@ -13,11 +13,15 @@
 //! clients read the chain over the anonymity transport): the request travels as Binary HTTP,
 //! and the exit sends it to exactly the allowlisted URL it names. The exit sees such a
 //! request (public chain reads), still not who sent it.
+//!
+//! The third is a gateway's OHTTP key configuration (`GET /ohttp-keys` of an allowlisted
+//! gateway), so that a client fetches the key it then seals to through the mixnet too. The
+//! exit could substitute its own key; clients only accept a body matching the pinned hash.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::header::CONTENT_TYPE;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -28,7 +32,7 @@ use super::server::{Delivered, Forwarder, NodeMetrics, SharedPeers};
 use super::timing::exponential;
 use crate::NetError;
 use crate::ohttp::{
-    GATEWAY_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE,
+    GATEWAY_PATH, KEYS_MEDIA_TYPE, KEYS_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE,
     client::{content_type, read_limited},
 };
 
@@ -46,6 +50,8 @@ pub enum ExitPayload {
     Ohttp(Vec<u8>),
     /// A Binary HTTP request (RFC 9292) for a JSON-RPC endpoint.
     Rpc(Vec<u8>),
+    /// A request for the gateway's key configuration (no bytes of the client's).
+    Keys,
 }
 
 impl ExitPayload {
@@ -53,6 +59,7 @@ impl ExitPayload {
         match self {
             Self::Ohttp(_) => 0,
             Self::Rpc(_) => 1,
+            Self::Keys => 2,
         }
     }
 
@@ -60,6 +67,7 @@ impl ExitPayload {
     pub fn bytes(&self) -> &[u8] {
         match self {
             Self::Ohttp(bytes) | Self::Rpc(bytes) => bytes,
+            Self::Keys => &[],
         }
     }
 }
@@ -77,7 +85,7 @@ pub struct ExitRequest {
 }
 
 impl ExitRequest {
-    /// The wire form: magic, payload kind (0 OHTTP, 1 JSON-RPC), target (u16 length), reply
+    /// The wire form: magic, payload kind (0 OHTTP, 1 JSON-RPC, 2 keys), target (u16 length), reply
     /// blocks (u8 count, u16 lengths), then the payload to the end.
     pub fn encode(&self) -> Result<Vec<u8>, NetError> {
         let target_len = u16::try_from(self.target.len())
@@ -139,6 +147,8 @@ impl ExitRequest {
         let payload = match kind {
             0 => ExitPayload::Ohttp(rest.to_vec()),
             1 => ExitPayload::Rpc(rest.to_vec()),
+            2 if rest.is_empty() => ExitPayload::Keys,
+            2 => return Err(bad("a key request carries no payload")),
             _ => return Err(bad("unknown payload kind")),
         };
         Ok(Self {
@@ -153,7 +163,7 @@ impl ExitRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExitReply {
     /// The answer: the gateway's OHTTP-sealed response (`message/ohttp-res`), or a JSON-RPC
-    /// endpoint's response as Binary HTTP.
+    /// endpoint's response or the gateway's key configuration as Binary HTTP.
     Answer(Vec<u8>),
     /// The exit did not forward the request or got no usable answer; why.
     Refused(String),
@@ -309,7 +319,7 @@ impl Handler {
             return;
         };
         let allowed = match &request.payload {
-            ExitPayload::Ohttp(_) => self.allowlist.contains(&request.target),
+            ExitPayload::Ohttp(_) | ExitPayload::Keys => self.allowlist.contains(&request.target),
             ExitPayload::Rpc(_) => self.rpc_allowlist.contains(&request.target),
         };
         let (reply, outcome) = if !allowed {
@@ -327,6 +337,7 @@ impl Handler {
             let answer = match &request.payload {
                 ExitPayload::Ohttp(sealed) => self.forward(&request, sealed).await,
                 ExitPayload::Rpc(bhttp) => self.forward_rpc(&request, bhttp).await,
+                ExitPayload::Keys => self.fetch_keys(&request).await,
             };
             match answer {
                 Ok(answer) => (ExitReply::Answer(answer), "forwarded".to_owned()),
@@ -421,6 +432,46 @@ impl Handler {
         .to_bhttp()
     }
 
+    /// Gets the allowlisted gateway's key configuration; returns it (with its media type and
+    /// `Cache-Control`, which says how long the client may keep it) as Binary HTTP.
+    async fn fetch_keys(&self, request: &ExitRequest) -> Result<Vec<u8>, NetError> {
+        let io = |detail: String| NetError::Io {
+            peer: "gateway",
+            detail,
+        };
+        let http = self
+            .http
+            .as_ref()
+            .ok_or_else(|| io("no HTTP client".into()))?;
+        let url = format!("{}{KEYS_PATH}", request.target.trim_end_matches('/'));
+        let answer = http.get(url).send().await.map_err(|e| io(e.to_string()))?;
+        let (status, media) = (answer.status(), content_type(&answer));
+        let cache = answer.headers().get(CACHE_CONTROL).cloned();
+        let limit = request.reply_blocks.len() * self.fragment_len();
+        let body = read_limited(answer, limit).await?;
+        if !status.is_success() || media != KEYS_MEDIA_TYPE {
+            return Err(NetError::Unexpected {
+                peer: "gateway",
+                detail: format!("key configuration: status {status}, content type {media:?}"),
+            });
+        }
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            http::HeaderValue::from_static(KEYS_MEDIA_TYPE),
+        );
+        if let Some(cache) = cache {
+            headers.insert(CACHE_CONTROL, cache);
+        }
+        crate::HttpResponse {
+            status,
+            headers,
+            body,
+            trailers: http::HeaderMap::new(),
+        }
+        .to_bhttp()
+    }
+
     fn fragment_len(&self) -> usize {
         self.format.plaintext_capacity()
     }
@@ -468,6 +519,15 @@ mod tests {
         let mut unknown = rpc.encode().unwrap();
         unknown[4] = 9;
         assert!(ExitRequest::decode(&unknown).is_err());
+        let keys = ExitRequest {
+            payload: ExitPayload::Keys,
+            ..rpc.clone()
+        };
+        assert_eq!(ExitRequest::decode(&keys.encode().unwrap()).unwrap(), keys);
+        // A key request with bytes after it is malformed, not a key request.
+        let mut padded = keys.encode().unwrap();
+        padded.push(0);
+        assert!(ExitRequest::decode(&padded).is_err());
         let reply = ExitReply::Refused("no".into());
         assert_eq!(ExitReply::decode(&reply.encode()).unwrap(), reply);
         assert_eq!(
