@@ -51,13 +51,12 @@ async fn setup() -> Setup {
     }
 }
 
+/// A client that fetched the gateway's key through the relay, pinned.
 async fn client(setup: &Setup) -> OhttpTransport {
     let pinned = setup.keys.read().unwrap().served_hash().unwrap();
-    let keys_request = HttpRequest::new(Method::GET, "http", &setup.gateway.to_string(), KEYS_PATH);
-    let configs = OhttpTransport::fetch_key_configs(&DirectTransport, keys_request, Some(&pinned))
+    OhttpTransport::through_relay(setup.relay.clone(), &pinned)
         .await
-        .unwrap();
-    OhttpTransport::new(setup.relay.clone(), &configs, Some(&pinned)).unwrap()
+        .unwrap()
 }
 
 fn echo(body: &'static [u8]) -> HttpRequest {
@@ -131,10 +130,52 @@ async fn unknown_key_ids_and_pins_are_rejected() {
         ),
         Err(NetError::KeyConfigMismatch)
     ));
+    // Fetched over any transport, or through the relay: the pin decides.
     let keys_request = HttpRequest::new(Method::GET, "http", &setup.gateway.to_string(), KEYS_PATH);
     assert!(matches!(
         OhttpTransport::fetch_key_configs(&DirectTransport, keys_request, Some(&[1; 32])).await,
         Err(NetError::KeyConfigMismatch)
+    ));
+    assert!(matches!(
+        OhttpTransport::through_relay(setup.relay.clone(), &[1; 32]).await,
+        Err(NetError::KeyConfigMismatch)
+    ));
+}
+
+/// The relay passes the key configuration on unchanged, with its media type and max-age.
+#[tokio::test]
+async fn the_relay_serves_the_gateways_key_configuration() {
+    let setup = setup().await;
+    let (served, max_age) = {
+        let keys = setup.keys.read().unwrap();
+        (keys.served_body().unwrap(), keys.max_age())
+    };
+    let answer = reqwest::Client::new()
+        .get(setup.relay.join("ohttp-keys").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["content-type"], "application/ohttp-keys");
+    assert_eq!(
+        answer.headers()["cache-control"].to_str().unwrap(),
+        format!("max-age={}", max_age.as_secs())
+    );
+    assert_eq!(answer.bytes().await.unwrap(), served);
+
+    // A relay whose gateway serves no key configuration says so; nothing is made up.
+    let lost = common::serve(relay_router(RelayConfig {
+        gateway: "http://127.0.0.1:9/ohttp".parse().unwrap(),
+        max_request: 1 << 20,
+    }))
+    .await;
+    let answer = reqwest::get(format!("http://{lost}/ohttp-keys"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 502);
+    assert!(matches!(
+        OhttpTransport::through_relay(format!("http://{lost}/").parse().unwrap(), &[0; 32]).await,
+        Err(NetError::Unexpected { .. })
     ));
 }
 

@@ -5,7 +5,10 @@ use http::{Method, header::CONTENT_TYPE};
 use ohttp::ClientRequest;
 use sha2::{Digest, Sha256};
 
-use super::{REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
+use super::{KEYS_MEDIA_TYPE, KEYS_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
+
+/// Largest key configuration body a client reads.
+const MAX_KEY_CONFIGS: usize = 64 << 10;
 use crate::{HttpRequest, HttpResponse, IsolationId, NetError, Transport};
 
 /// Sends each request sealed to the gateway's pinned key, through an OHTTP relay.
@@ -43,6 +46,29 @@ impl OhttpTransport {
             key_config: first.encode()?,
             max_response: 16 << 20,
         })
+    }
+
+    /// A transport through `relay`, sealing to the key configuration fetched through that
+    /// relay (its `GET /ohttp-keys`), so the gateway never sees the client's address. The
+    /// relay could serve a key of its own, so the body must hash to `pinned_hash` (PROTOCOL
+    /// §2 `ohttpKeysHash`).
+    pub async fn through_relay(
+        relay: reqwest::Url,
+        pinned_hash: &[u8; 32],
+    ) -> Result<Self, NetError> {
+        let url = relay
+            .join(KEYS_PATH.trim_start_matches('/'))
+            .map_err(|e| NetError::BadMessage(format!("relay URL: {e}")))?;
+        let answer = reqwest::get(url).await.map_err(|e| io("relay", e))?;
+        let (status, media) = (answer.status(), content_type(&answer));
+        let body = read_limited(answer, MAX_KEY_CONFIGS).await?;
+        if !status.is_success() || media != KEYS_MEDIA_TYPE {
+            return Err(NetError::Unexpected {
+                peer: "relay",
+                detail: format!("key configuration: status {status}, content type {media:?}"),
+            });
+        }
+        Self::new(relay, &body, Some(pinned_hash))
     }
 
     /// Fetches the gateway's key configurations with `keys_request` through `transport`
@@ -137,6 +163,7 @@ pub(crate) fn content_type(answer: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// The answer's body, refused once it passes `limit` bytes (read no further).
 pub(crate) async fn read_limited(
     mut answer: reqwest::Response,
     limit: usize,
@@ -145,7 +172,7 @@ pub(crate) async fn read_limited(
     while let Some(chunk) = answer.chunk().await.map_err(|e| io("relay", e))? {
         if body.len() + chunk.len() > limit {
             return Err(NetError::TooLarge {
-                what: "encapsulated response",
+                what: "response body",
                 limit,
             });
         }

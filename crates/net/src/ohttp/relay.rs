@@ -1,5 +1,6 @@
 //! The relay: forwards opaque encapsulated requests to one gateway and the sealed answers
-//! back, and nothing else.
+//! back, and the gateway's key configuration, so that clients fetch the key they seal to
+//! without showing the gateway their address. Nothing else.
 
 use axum::{
     Router,
@@ -7,15 +8,19 @@ use axum::{
     extract::{DefaultBodyLimit, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::post,
+    routing::{get, post},
 };
 
-use super::{REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
+use super::{KEYS_MEDIA_TYPE, KEYS_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
+
+/// Largest key configuration body the relay passes on.
+const MAX_KEYS: usize = 64 << 10;
 
 /// What the relay needs.
 #[derive(Clone)]
 pub struct RelayConfig {
-    /// The gateway's `POST /ohttp` URL: the only place the relay forwards to.
+    /// The gateway's `POST /ohttp` URL: the only place the relay forwards to (and, beside
+    /// it, the gateway's `/ohttp-keys`).
     pub gateway: reqwest::Url,
     /// Largest encapsulated request accepted, in bytes.
     pub max_request: usize,
@@ -27,7 +32,8 @@ struct RelayState {
     client: reqwest::Client,
 }
 
-/// A router that relays `POST /` to the gateway.
+/// A router that relays `POST /` to the gateway, and `GET /ohttp-keys` to the gateway's
+/// `/ohttp-keys` (the path beside its OHTTP endpoint).
 ///
 /// It forwards the body and its media type only: no client address, no header of the
 /// client's, no cookie reaches the gateway, and it keeps no record of either side.
@@ -35,6 +41,7 @@ pub fn relay_router(config: RelayConfig) -> Router {
     let limit = config.max_request;
     Router::new()
         .route("/", post(relay))
+        .route(KEYS_PATH, get(relay_keys))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(RelayState {
             config,
@@ -68,6 +75,48 @@ async fn relay(State(state): State<RelayState>, headers: HeaderMap, body: Bytes)
     let mut response = (status, body).into_response();
     if let Some(media) = media.filter(|m| m == RESPONSE_MEDIA_TYPE || status.is_client_error()) {
         response.headers_mut().insert(header::CONTENT_TYPE, media);
+    }
+    response
+}
+
+/// Passes the gateway's key configuration on, with its media type and `Cache-Control` (the
+/// client keeps the key that long); the client checks it against its pin.
+async fn relay_keys(State(state): State<RelayState>) -> Response {
+    let Ok(url) = state.config.gateway.join(KEYS_PATH.trim_start_matches('/')) else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no key URL beside the gateway",
+        )
+            .into_response();
+    };
+    let Ok(answer) = state.client.get(url).send().await else {
+        return (StatusCode::BAD_GATEWAY, "the gateway cannot be reached").into_response();
+    };
+    let status = answer.status();
+    let media = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let cache = answer.headers().get(header::CACHE_CONTROL).cloned();
+    if !status.is_success() || media.as_ref().is_none_or(|m| m != KEYS_MEDIA_TYPE) {
+        return (
+            StatusCode::BAD_GATEWAY,
+            "the gateway did not answer with a key configuration",
+        )
+            .into_response();
+    }
+    let Ok(body) = super::client::read_limited(answer, MAX_KEYS).await else {
+        return (
+            StatusCode::BAD_GATEWAY,
+            "the gateway's key configuration is unusable",
+        )
+            .into_response();
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(KEYS_MEDIA_TYPE),
+    );
+    if let Some(cache) = cache {
+        headers.insert(header::CACHE_CONTROL, cache);
     }
     response
 }
