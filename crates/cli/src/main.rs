@@ -5,6 +5,7 @@
 
 mod bench_net;
 mod bench_zk;
+mod fetch;
 mod mixnet;
 mod relay;
 mod setup;
@@ -38,6 +39,9 @@ enum Command {
     /// Mixnet operator tools.
     #[command(subcommand)]
     Mixnet(mixnet::MixnetCommand),
+    /// Send one HTTP request through a transport (direct, SOCKS5, OHTTP, mixnet) and print
+    /// the answer: a check of a relay, gateway, mixnet or Tor/Nym path.
+    Fetch(fetch::Args),
     /// Operator: deploy a vault (embedded chain or --rpc-url) and print its parameters.
     #[command(subcommand)]
     Vault(vault::Command),
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Net(args)) => bench_net::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Relay(args) => relay::run(args),
+        Command::Fetch(args) => fetch::run(args),
         Command::Vault(command) => vault::run(command),
         Command::Directory(args) => mixnet::run_directory(args),
         Command::Mixnode(args) => mixnet::run_mixnode(args),

@@ -170,6 +170,30 @@ async fn a_call_crosses_a_mixnet_of_separate_processes() {
     .expect("bounded in time")
     .unwrap();
     assert_eq!(response.body, Bytes::from_static(b"across four processes"));
+
+    // The same through `nullgate fetch`, a fifth process, with the deployment's timing.
+    let mut fetch = nullgate();
+    fetch
+        .args(["fetch", "--via", "mixnet", "--authority", &authority_url])
+        .args([
+            "--authority-key",
+            &hex::encode(settings.verifying_key().as_bytes()),
+        ])
+        .args(["--gateway", &gateway, "--keys-hash", &hex::encode(hash)])
+        .args([
+            "-d",
+            "from the command line",
+            "https://provider.example/echo",
+        ]);
+    let out = tokio::task::spawn_blocking(move || fetch.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"from the command line");
     drop(children);
     let _ = std::fs::remove_dir_all(&dir);
 }

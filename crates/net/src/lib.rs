@@ -19,8 +19,9 @@
 //!   [`mixnet::client::MixnetClient`], a [`Transport`] with Poisson cover traffic.
 //!
 //! Stream transports (SOCKS5, Tor, direct) run TLS over the stream for `https` targets, so
-//! TLS is end to end with the target ([`TlsRoots`] says whom to trust). This crate knows nothing about credits: it moves
-//! opaque requests.
+//! TLS is end to end with the target ([`TlsRoots`] says whom to trust).
+//!
+//! This crate knows nothing about credits: it moves opaque requests.
 
 pub mod direct;
 mod error;

@@ -1,7 +1,6 @@
 //! Embedded Tor (`arti-client`), behind the `tor` feature: each request goes over its own Tor
-//! stream to its target through the same stream adapter as SOCKS5 (plain HTTP so far: TLS
-//! inside stream transports is not built yet, issue 4), and calls with different isolation
-//! ids never share a circuit.
+//! stream to its target through the same stream adapter as SOCKS5 (TLS end to end for
+//! `https`), and calls with different isolation ids never share a circuit.
 //!
 //! Deliberately not in the default build: arti is about 390 crates, its API is not yet
 //! stable, and it may exit the process when it sees an obsolete consensus (research
