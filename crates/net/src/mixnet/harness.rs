@@ -57,6 +57,18 @@ pub struct Harness {
     _drains: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// The 32-byte key `label`/`index` of a loopback network started from `seed` (test keys:
+/// anyone who knows the seed has them).
+pub(crate) fn seeded_key(seed: u64, label: &str, index: usize) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(b"nullgate/v1/harness")
+        .chain_update(seed.to_be_bytes())
+        .chain_update(label.as_bytes())
+        .chain_update((index as u64).to_be_bytes())
+        .finalize()
+        .into()
+}
+
 impl Harness {
     /// Starts the directory, the nodes and the exits.
     pub async fn start(config: HarnessConfig) -> Result<Self, NetError> {
@@ -64,15 +76,7 @@ impl Harness {
             peer: "loopback harness",
             detail,
         };
-        let derive = |label: &str, index: usize| -> [u8; 32] {
-            Sha256::new()
-                .chain_update(b"nullgate/v1/harness")
-                .chain_update(config.seed.to_be_bytes())
-                .chain_update(label.as_bytes())
-                .chain_update((index as u64).to_be_bytes())
-                .finalize()
-                .into()
-        };
+        let derive = |label: &str, index: usize| seeded_key(config.seed, label, index);
         let count = config.per_layer * LAYERS;
         let mut listeners = Vec::new();
         let mut entries = Vec::new();

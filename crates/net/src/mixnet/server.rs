@@ -287,12 +287,11 @@ impl Loopback {
                     .map_err(|e| io(e.to_string()))?,
             );
             link_keys.push(LinkKeypair::generate().map_err(|e| io(e.to_string()))?);
-            let digest: [u8; 32] = Sha256::new()
-                .chain_update(seed.to_be_bytes())
-                .chain_update([layer])
-                .finalize()
-                .into();
-            let key = StaticSecret::from(digest);
+            let key = StaticSecret::from(super::harness::seeded_key(
+                seed,
+                "loopback packet",
+                usize::from(layer),
+            ));
             route.push(Hop {
                 address: [layer + 10; 32],
                 key: PublicKey::from(&key),
