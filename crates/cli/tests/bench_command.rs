@@ -28,6 +28,7 @@ fn bench_net_reports_every_figure_with_its_reference() {
         "sphinx_hop_vs_reference",
         "x25519_us_p50",
         "node_packets_per_s",
+        "node_packets_per_s_all_cores",
         "ohttp_round_trip_us_p50",
         "ohttp_loopback_ms_p50",
         "mixnet_rtt_ms_p50_zero_delay",

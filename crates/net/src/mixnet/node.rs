@@ -1,11 +1,16 @@
 //! A mix node's per-packet step, sans-IO: check the replay tag, peel one layer, say what to
 //! do next. The caller owns sockets and timers.
+//!
+//! The step can run on several threads at once: an epoch's replay tags sit behind a lock
+//! that each packet takes twice, briefly (look up before the costly part, insert after),
+//! and [`Epochs::keys`] hands worker threads a snapshot of the keys in use.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use x25519_dalek::StaticSecret;
 
-use super::packet::{Opened, PacketFormat};
+use super::packet::{Opened, PacketFormat, ReplayTag};
 use crate::NetError;
 
 /// Why a packet was dropped.
@@ -22,10 +27,12 @@ pub enum Dropped {
 
 /// One key epoch of a mix node: its packet key and the replay tags seen under it. When the
 /// epoch ends, the whole value is dropped: tags of an old key can never match again.
+/// Clones share the tags, so threads processing packets of one epoch share one cache.
+#[derive(Clone)]
 pub struct EpochState<F> {
     format: F,
     key: StaticSecret,
-    seen: HashSet<[u8; 32]>,
+    seen: Arc<Mutex<HashSet<ReplayTag>>>,
 }
 
 impl<F: PacketFormat> EpochState<F> {
@@ -34,26 +41,33 @@ impl<F: PacketFormat> EpochState<F> {
         Self {
             format,
             key,
-            seen: HashSet::new(),
+            seen: Arc::default(),
         }
     }
 
     /// Processes one packet: the replay tag is checked before the costly part, so a replay
-    /// costs one key exchange and no forwarding; it is recorded once the packet opened.
-    pub fn process(&mut self, packet: &[u8]) -> Result<Opened, Dropped> {
-        let seen = &self.seen;
+    /// costs one key exchange and no forwarding; it is recorded once the packet opened. Of
+    /// two copies opening at once on two threads, the one recorded second is the replay.
+    pub fn process(&self, packet: &[u8]) -> Result<Opened, Dropped> {
         let (tag, opened) = self
             .format
-            .open(&self.key, packet, &|tag| seen.contains(tag))
+            .open(&self.key, packet, &|tag| self.tags().contains(tag))
             .map_err(Dropped::Invalid)?
             .ok_or(Dropped::Replay)?;
-        self.seen.insert(tag);
+        if !self.tags().insert(tag) {
+            return Err(Dropped::Replay);
+        }
         Ok(opened)
     }
 
     /// How many distinct packets this epoch has seen.
     pub fn seen(&self) -> usize {
-        self.seen.len()
+        self.tags().len()
+    }
+
+    fn tags(&self) -> std::sync::MutexGuard<'_, HashSet<ReplayTag>> {
+        // A set of tags is valid whatever a panicking holder left half done.
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -110,16 +124,17 @@ impl<F: PacketFormat + Copy> Epochs<F> {
     }
 
     /// Moves to the epoch of `now` if it changed, and forgets the previous key once its
-    /// grace period is over.
-    pub fn advance(&mut self, now: std::time::Duration) {
+    /// grace period is over; says whether the keys in use changed.
+    pub fn advance(&mut self, now: std::time::Duration) -> bool {
         let NodeKeys::Rotating {
             schedule,
             clock,
             grace,
         } = &self.keys
         else {
-            return;
+            return false;
         };
+        let mut changed = false;
         let epoch = clock.epoch_at(now);
         if epoch > self.epoch {
             let next = EpochState::new(self.format, schedule.key(epoch));
@@ -127,6 +142,7 @@ impl<F: PacketFormat + Copy> Epochs<F> {
             // Only the epoch just ended keeps a grace period, counted from its end.
             self.previous = (epoch == self.epoch + 1).then(|| (old, clock.start(epoch) + *grace));
             self.epoch = epoch;
+            changed = true;
         }
         if self
             .previous
@@ -134,7 +150,9 @@ impl<F: PacketFormat + Copy> Epochs<F> {
             .is_some_and(|(_, until)| now >= *until)
         {
             self.previous = None;
+            changed = true;
         }
+        changed
     }
 
     /// When the next change is due (the next boundary, or the end of the grace period).
@@ -153,9 +171,33 @@ impl<F: PacketFormat + Copy> Epochs<F> {
     /// period.
     pub fn process(&mut self, packet: &[u8], now: std::time::Duration) -> Result<Opened, Dropped> {
         self.advance(now);
+        self.keys().process(packet)
+    }
+
+    /// The keys in use now, for processing packets on other threads (they share this
+    /// state's replay caches). Take a new snapshot after [`Epochs::advance`].
+    pub fn keys(&self) -> EpochKeys<F> {
+        EpochKeys {
+            current: self.current.clone(),
+            previous: self.previous.as_ref().map(|(state, _)| state.clone()),
+        }
+    }
+}
+
+/// A snapshot of a node's keys: the current epoch's and, in its grace period, the previous
+/// one's, each with its (shared) replay cache.
+#[derive(Clone)]
+pub struct EpochKeys<F> {
+    current: EpochState<F>,
+    previous: Option<EpochState<F>>,
+}
+
+impl<F: PacketFormat> EpochKeys<F> {
+    /// Processes one packet with the current key, or else the previous one.
+    pub fn process(&self, packet: &[u8]) -> Result<Opened, Dropped> {
         match self.current.process(packet) {
-            Err(Dropped::Invalid(error)) => match &mut self.previous {
-                Some((previous, _)) => previous.process(packet).map_err(|e| match e {
+            Err(Dropped::Invalid(error)) => match &self.previous {
+                Some(previous) => previous.process(packet).map_err(|e| match e {
                     Dropped::Invalid(_) => Dropped::Invalid(error),
                     replay => replay,
                 }),
@@ -237,18 +279,56 @@ mod tests {
         }
     }
 
+    /// Threads processing copies of one packet at the same moment share the replay cache:
+    /// exactly one copy opens.
+    #[test]
+    fn copies_processed_at_once_on_two_threads_open_once() {
+        let format = Sphinx::new(1024);
+        let nodes = nodes();
+        let route: Vec<Hop> = nodes.iter().map(|(_, hop)| hop.clone()).collect();
+        let mut epochs = Epochs::new(format, NodeKeys::Fixed(nodes[0].0.clone()), Duration::ZERO);
+        let rounds = 40;
+        for _ in 0..rounds {
+            let bytes = packet(&format, &route);
+            let start = std::sync::Barrier::new(2);
+            let opened: Vec<bool> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..2)
+                    .map(|_| {
+                        let (keys, bytes, start) = (epochs.keys(), &bytes, &start);
+                        scope.spawn(move || {
+                            start.wait();
+                            match keys.process(bytes) {
+                                Ok(_) => true,
+                                Err(Dropped::Replay) => false,
+                                Err(other) => panic!("{other}"),
+                            }
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            assert_eq!(opened.iter().filter(|o| **o).count(), 1, "{opened:?}");
+            // And a later copy through the node's own state is a replay too.
+            assert!(matches!(
+                epochs.process(&bytes, Duration::ZERO),
+                Err(Dropped::Replay)
+            ));
+        }
+        assert_eq!(epochs.keys().current.seen(), rounds);
+    }
+
     #[test]
     fn tampered_and_foreign_packets_are_dropped_at_the_hop_that_sees_them() {
         let format = Sphinx::new(1024);
         let nodes = nodes();
         let route: Vec<Hop> = nodes.iter().map(|(_, hop)| hop.clone()).collect();
-        let mut first = EpochState::new(format, nodes[0].0.clone());
+        let first = EpochState::new(format, nodes[0].0.clone());
         // A flipped header bit fails the first hop's MAC.
         let mut bytes = packet(&format, &route);
         bytes[40] ^= 1;
         assert!(matches!(first.process(&bytes), Err(Dropped::Invalid(_))));
         // A packet for another node's key does not open here.
-        let mut second = EpochState::new(format, nodes[1].0.clone());
+        let second = EpochState::new(format, nodes[1].0.clone());
         assert!(matches!(
             second.process(&packet(&format, &route)),
             Err(Dropped::Invalid(_))
@@ -269,7 +349,7 @@ mod tests {
         let format = Sphinx::new(1024);
         let nodes = nodes();
         let route: Vec<Hop> = nodes.iter().map(|(_, hop)| hop.clone()).collect();
-        let mut first = EpochState::new(format, nodes[0].0.clone());
+        let first = EpochState::new(format, nodes[0].0.clone());
         let real = packet(&format, &route);
         // Same ephemeral key (so the same replay tag), a flipped routing bit: fails the MAC.
         let mut forged = real.clone();
@@ -391,7 +471,7 @@ mod tests {
         let nodes = nodes();
         let route: Vec<Hop> = nodes.iter().map(|(_, hop)| hop.clone()).collect();
         let bytes = packet(&format, &route);
-        let mut next_epoch = EpochState::new(format, StaticSecret::from([99; 32]));
+        let next_epoch = EpochState::new(format, StaticSecret::from([99; 32]));
         assert!(matches!(
             next_epoch.process(&bytes),
             Err(Dropped::Invalid(_))

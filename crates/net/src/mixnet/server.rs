@@ -622,7 +622,9 @@ async fn dial(peer: &Peer, link_key: &LinkKeypair, frame_len: usize) -> Option<L
         .flatten()
 }
 
-async fn process_packets<F: PacketFormat + Copy>(
+/// The node's main loop: packets in, opened on up to one worker thread per core (the key
+/// exchanges are the node's whole cost), held for their delays, forwarded or delivered.
+async fn process_packets<F: PacketFormat + Copy + Send + 'static>(
     mut state: Epochs<F>,
     mut queue: DelayQueue<(NodeAddress, Vec<u8>)>,
     mut packets: mpsc::Receiver<Vec<u8>>,
@@ -632,6 +634,9 @@ async fn process_packets<F: PacketFormat + Copy>(
     metrics: Arc<NodeMetrics>,
 ) {
     let start = Instant::now();
+    let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut keys = state.keys();
+    let mut opening = tokio::task::JoinSet::new();
     loop {
         let key_change = state
             .next_change()
@@ -642,40 +647,83 @@ async fn process_packets<F: PacketFormat + Copy>(
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            packet = packets.recv() => {
+            packet = packets.recv(), if opening.len() < workers => {
                 let Some(packet) = packet else { return };
-                match state.process(&packet, EpochClock::now()) {
-                    Ok(Opened::Forward { next, delay, packet }) => {
-                        if queue.push(start.elapsed(), delay, (next, packet)).is_err() {
-                            metrics.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    Ok(Opened::Deliver { destination, identifier, payload }) => {
-                        metrics.delivered.fetch_add(1, Ordering::Relaxed);
-                        let mailbox = mailboxes.lock().ok().and_then(|open| open.get(&destination).cloned());
-                        match mailbox {
-                            Some(down) => {
-                                let mut frame = identifier.to_vec();
-                                frame.extend_from_slice(&payload);
-                                let _ = down.try_send(frame);
-                            }
-                            None => {
-                                let _ = deliveries.try_send(Delivered { destination, identifier, payload });
-                            }
-                        }
-                    }
-                    Err(Dropped::Replay) => {
-                        metrics.dropped_replay.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(_) => {
-                        metrics.dropped_invalid.fetch_add(1, Ordering::Relaxed);
-                    }
+                if state.advance(EpochClock::now()) {
+                    keys = state.keys();
+                }
+                let keys = keys.clone();
+                opening.spawn_blocking(move || keys.process(&packet));
+            }
+            Some(opened) = opening.join_next() => {
+                // A worker that panicked counts as an invalid packet.
+                let opened = opened.unwrap_or_else(|e| {
+                    Err(Dropped::Invalid(NetError::BadMessage(e.to_string())))
+                });
+                let held = start.elapsed();
+                handle(opened, |delay, hop| queue.push(held, delay, hop).is_ok(), &mailboxes, &deliveries, &metrics);
+            }
+            () = tokio::time::sleep_until(wake) => {
+                if state.advance(EpochClock::now()) {
+                    keys = state.keys();
                 }
             }
-            () = tokio::time::sleep_until(wake) => state.advance(EpochClock::now()),
         }
         for (next, packet) in queue.pop_due(start.elapsed()) {
             forwarder.forward(next, packet);
+        }
+    }
+}
+
+/// What becomes of one processed packet: held (by `hold`, false when the queue is full),
+/// handed down a client's link at the entry, delivered, or counted as dropped.
+fn handle(
+    opened: Result<Opened, Dropped>,
+    mut hold: impl FnMut(Duration, (NodeAddress, Vec<u8>)) -> bool,
+    mailboxes: &Mailboxes,
+    deliveries: &mpsc::Sender<Delivered>,
+    metrics: &NodeMetrics,
+) {
+    match opened {
+        Ok(Opened::Forward {
+            next,
+            delay,
+            packet,
+        }) => {
+            if !hold(delay, (next, packet)) {
+                metrics.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(Opened::Deliver {
+            destination,
+            identifier,
+            payload,
+        }) => {
+            metrics.delivered.fetch_add(1, Ordering::Relaxed);
+            let mailbox = mailboxes
+                .lock()
+                .ok()
+                .and_then(|open| open.get(&destination).cloned());
+            match mailbox {
+                Some(down) => {
+                    let mut frame = identifier.to_vec();
+                    frame.extend_from_slice(&payload);
+                    let _ = down.try_send(frame);
+                }
+                None => {
+                    let _ = deliveries.try_send(Delivered {
+                        destination,
+                        identifier,
+                        payload,
+                    });
+                }
+            }
+        }
+        Err(Dropped::Replay) => {
+            metrics.dropped_replay.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(_) => {
+            metrics.dropped_invalid.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
