@@ -369,12 +369,9 @@ impl Handler {
             peer: "gateway",
             detail,
         };
-        let http = self
-            .http
-            .as_ref()
-            .ok_or_else(|| io("no HTTP client".into()))?;
         let url = format!("{}{GATEWAY_PATH}", request.target.trim_end_matches('/'));
-        let answer = http
+        let answer = self
+            .http("gateway")?
             .post(url)
             .header(CONTENT_TYPE, REQUEST_MEDIA_TYPE)
             .body(sealed.to_vec())
@@ -404,11 +401,10 @@ impl Handler {
                 "a JSON-RPC request is a POST to exactly the allowlisted URL".into(),
             ));
         }
-        let http = self.http.as_ref().ok_or_else(|| NetError::Io {
-            peer: "JSON-RPC endpoint",
-            detail: "no HTTP client".into(),
-        })?;
-        let mut outgoing = http.post(url).body(inner.body.clone());
+        let mut outgoing = self
+            .http("JSON-RPC endpoint")?
+            .post(url)
+            .body(inner.body.clone());
         if let Some(media) = inner.headers.get(CONTENT_TYPE) {
             outgoing = outgoing.header(CONTENT_TYPE, media.clone());
         }
@@ -435,16 +431,16 @@ impl Handler {
     /// Gets the allowlisted gateway's key configuration; returns it (with its media type and
     /// `Cache-Control`, which says how long the client may keep it) as Binary HTTP.
     async fn fetch_keys(&self, request: &ExitRequest) -> Result<Vec<u8>, NetError> {
-        let io = |detail: String| NetError::Io {
-            peer: "gateway",
-            detail,
-        };
-        let http = self
-            .http
-            .as_ref()
-            .ok_or_else(|| io("no HTTP client".into()))?;
         let url = format!("{}{KEYS_PATH}", request.target.trim_end_matches('/'));
-        let answer = http.get(url).send().await.map_err(|e| io(e.to_string()))?;
+        let answer = self
+            .http("gateway")?
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| NetError::Io {
+                peer: "gateway",
+                detail: e.to_string(),
+            })?;
         let (status, media) = (answer.status(), content_type(&answer));
         let cache = answer.headers().get(CACHE_CONTROL).cloned();
         let limit = request.reply_blocks.len() * self.fragment_len();
@@ -470,6 +466,14 @@ impl Handler {
             trailers: http::HeaderMap::new(),
         }
         .to_bhttp()
+    }
+
+    /// The exit's HTTP client (none if it could not be built at start).
+    fn http(&self, peer: &'static str) -> Result<&reqwest::Client, NetError> {
+        self.http.as_ref().ok_or_else(|| NetError::Io {
+            peer,
+            detail: "no HTTP client".into(),
+        })
     }
 
     fn fragment_len(&self) -> usize {
