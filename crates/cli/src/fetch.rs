@@ -166,13 +166,10 @@ fn request(args: &Args) -> anyhow::Result<HttpRequest> {
     if scheme != "http" && scheme != "https" {
         bail!("the URL must be http:// or https://, not {scheme}://");
     }
+    // An IPv6 host comes in brackets already.
     let host = url.host_str().context("the URL has no host")?;
     let port = url.port_or_known_default().context("the URL has no port")?;
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let authority = format!("{host}:{port}");
     let mut path = url.path().to_owned();
     if let Some(query) = url.query() {
         path = format!("{path}?{query}");
@@ -218,4 +215,40 @@ fn print(response: &HttpResponse, include: bool) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(line: &[&str]) -> anyhow::Result<HttpRequest> {
+        let mut argv = vec!["fetch", "--via", "direct"];
+        argv.extend_from_slice(line);
+        request(&Command::try_parse_from(argv)?.args)
+    }
+
+    #[test]
+    fn urls_become_requests_with_explicit_ports() {
+        let get = parse(&["https://provider.example/v1/models?limit=2"]).unwrap();
+        assert_eq!(get.method, Method::GET);
+        assert_eq!(get.authority, "provider.example:443");
+        assert_eq!(get.path, "/v1/models?limit=2");
+        let post = parse(&["-d", "x", "-H", "Content-Type: a/b", "http://[::1]:8080/"]).unwrap();
+        assert_eq!(post.method, Method::POST);
+        assert_eq!(post.authority, "[::1]:8080");
+        assert_eq!(post.headers["content-type"], "a/b");
+        assert_eq!(post.body, Bytes::from_static(b"x"));
+        assert!(parse(&["ftp://host/file"]).is_err());
+        assert!(parse(&["-H", "x-value: a\u{7f}b", "http://h/"]).is_err());
+        assert!(parse(&["-H", "no colon", "http://h/"]).is_err());
+        assert!(parse(&["-H", "bad name: v", "http://h/"]).is_err());
+    }
 }
