@@ -21,7 +21,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::header::CONTENT_TYPE;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -32,8 +32,8 @@ use super::server::{Delivered, Forwarder, NodeMetrics, SharedPeers};
 use super::timing::exponential;
 use crate::NetError;
 use crate::ohttp::{
-    GATEWAY_PATH, KEYS_MEDIA_TYPE, KEYS_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE,
-    client::{content_type, read_limited},
+    GATEWAY_PATH, KEYS_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE,
+    client::{content_type, get_served_keys, read_limited},
 };
 
 /// The first bytes of every exit request (format version 1).
@@ -432,37 +432,12 @@ impl Handler {
     /// `Cache-Control`, which says how long the client may keep it) as Binary HTTP.
     async fn fetch_keys(&self, request: &ExitRequest) -> Result<Vec<u8>, NetError> {
         let url = format!("{}{KEYS_PATH}", request.target.trim_end_matches('/'));
-        let answer = self
-            .http("gateway")?
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| NetError::Io {
-                peer: "gateway",
-                detail: e.to_string(),
-            })?;
-        let (status, media) = (answer.status(), content_type(&answer));
-        let cache = answer.headers().get(CACHE_CONTROL).cloned();
         let limit = request.reply_blocks.len() * self.fragment_len();
-        let body = read_limited(answer, limit).await?;
-        if !status.is_success() || media != KEYS_MEDIA_TYPE {
-            return Err(NetError::Unexpected {
-                peer: "gateway",
-                detail: format!("key configuration: status {status}, content type {media:?}"),
-            });
-        }
-        let mut headers = http::HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            http::HeaderValue::from_static(KEYS_MEDIA_TYPE),
-        );
-        if let Some(cache) = cache {
-            headers.insert(CACHE_CONTROL, cache);
-        }
+        let served = get_served_keys(self.http("gateway")?, url, "gateway", limit).await?;
         crate::HttpResponse {
-            status,
-            headers,
-            body,
+            status: http::StatusCode::OK,
+            headers: served.headers(),
+            body: served.body,
             trailers: http::HeaderMap::new(),
         }
         .to_bhttp()

@@ -6,10 +6,10 @@ use ohttp::ClientRequest;
 use sha2::{Digest, Sha256};
 
 use super::{KEYS_MEDIA_TYPE, KEYS_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
-
-/// Largest key configuration body a client reads.
-const MAX_KEY_CONFIGS: usize = 64 << 10;
 use crate::{HttpRequest, HttpResponse, IsolationId, NetError, Transport};
+
+/// Largest key configuration body read from a gateway or a relay.
+pub(crate) const MAX_KEY_CONFIGS: usize = 64 << 10;
 
 /// Sends each request sealed to the gateway's pinned key, through an OHTTP relay.
 ///
@@ -59,16 +59,9 @@ impl OhttpTransport {
         let url = relay
             .join(KEYS_PATH.trim_start_matches('/'))
             .map_err(|e| NetError::BadMessage(format!("relay URL: {e}")))?;
-        let answer = reqwest::get(url).await.map_err(|e| io("relay", e))?;
-        let (status, media) = (answer.status(), content_type(&answer));
-        let body = read_limited(answer, MAX_KEY_CONFIGS).await?;
-        if !status.is_success() || media != KEYS_MEDIA_TYPE {
-            return Err(NetError::Unexpected {
-                peer: "relay",
-                detail: format!("key configuration: status {status}, content type {media:?}"),
-            });
-        }
-        Self::new(relay, &body, Some(pinned_hash))
+        let served =
+            get_served_keys(&reqwest::Client::new(), url, "relay", MAX_KEY_CONFIGS).await?;
+        Self::new(relay, &served.body, Some(pinned_hash))
     }
 
     /// Fetches the gateway's key configurations with `keys_request` through `transport`
@@ -151,6 +144,52 @@ impl Transport for OhttpTransport {
         }
         sealed.open_response(&body)
     }
+}
+
+/// A key configuration as served over HTTP: the `application/ohttp-keys` body and the
+/// `Cache-Control` it came with (how long it may be kept).
+pub(crate) struct ServedKeys {
+    pub(crate) body: Bytes,
+    cache_control: Option<http::HeaderValue>,
+}
+
+impl ServedKeys {
+    /// The headers to pass it on with: its media type and `Cache-Control`.
+    pub(crate) fn headers(&self) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            http::HeaderValue::from_static(KEYS_MEDIA_TYPE),
+        );
+        if let Some(cache) = &self.cache_control {
+            headers.insert(http::header::CACHE_CONTROL, cache.clone());
+        }
+        headers
+    }
+}
+
+/// GETs the key configuration at `url` from `peer` (a gateway, or a relay passing one on):
+/// it must be a success answered as `application/ohttp-keys`, of at most `limit` bytes.
+pub(crate) async fn get_served_keys(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    peer: &'static str,
+    limit: usize,
+) -> Result<ServedKeys, NetError> {
+    let answer = http.get(url).send().await.map_err(|e| io(peer, e))?;
+    let (status, media) = (answer.status(), content_type(&answer));
+    if !status.is_success() || media != KEYS_MEDIA_TYPE {
+        return Err(NetError::Unexpected {
+            peer,
+            detail: format!("key configuration: status {status}, content type {media:?}"),
+        });
+    }
+    let cache_control = answer.headers().get(http::header::CACHE_CONTROL).cloned();
+    let body = read_limited(answer, limit).await?;
+    Ok(ServedKeys {
+        body,
+        cache_control,
+    })
 }
 
 /// The response's media type, empty if it has none.

@@ -11,10 +11,8 @@ use axum::{
     routing::{get, post},
 };
 
-use super::{KEYS_MEDIA_TYPE, KEYS_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
-
-/// Largest key configuration body the relay passes on.
-const MAX_KEYS: usize = 64 << 10;
+use super::client::{MAX_KEY_CONFIGS, get_served_keys};
+use super::{KEYS_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
 
 /// What the relay needs.
 #[derive(Clone)]
@@ -89,34 +87,16 @@ async fn relay_keys(State(state): State<RelayState>) -> Response {
         )
             .into_response();
     };
-    let Ok(answer) = state.client.get(url).send().await else {
-        return (StatusCode::BAD_GATEWAY, "the gateway cannot be reached").into_response();
-    };
-    let status = answer.status();
-    let media = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let cache = answer.headers().get(header::CACHE_CONTROL).cloned();
-    if !status.is_success() || media.as_ref().is_none_or(|m| m != KEYS_MEDIA_TYPE) {
-        return (
+    match get_served_keys(&state.client, url, "gateway", MAX_KEY_CONFIGS).await {
+        Ok(served) => (StatusCode::OK, served.headers(), served.body).into_response(),
+        // Said in the relay's own words: the gateway's address stays with the relay.
+        Err(crate::NetError::Io { .. }) => {
+            (StatusCode::BAD_GATEWAY, "the gateway cannot be reached").into_response()
+        }
+        Err(_) => (
             StatusCode::BAD_GATEWAY,
             "the gateway did not answer with a key configuration",
         )
-            .into_response();
+            .into_response(),
     }
-    let Ok(body) = super::client::read_limited(answer, MAX_KEYS).await else {
-        return (
-            StatusCode::BAD_GATEWAY,
-            "the gateway's key configuration is unusable",
-        )
-            .into_response();
-    };
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(KEYS_MEDIA_TYPE),
-    );
-    if let Some(cache) = cache {
-        headers.insert(header::CACHE_CONTROL, cache);
-    }
-    response
 }
