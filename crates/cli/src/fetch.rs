@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use hex::FromHex;
 use http::{HeaderName, HeaderValue, Method};
 use nullgate_net::{
     HttpRequest, HttpResponse, IsolationId, Transport,
@@ -127,9 +128,8 @@ async fn mixnet(args: &Args) -> anyhow::Result<MixnetClient> {
     let authority = need(&args.authority, "--authority URL (the directory authority)")?;
     let gateway = need(&args.gateway, "--gateway URL (the gateway's base URL)")?;
     let authority_key = need(&args.authority_key, "--authority-key HEX")?;
-    let authority_key = hex::decode(authority_key.trim_start_matches("0x"))
+    let authority_key = <[u8; 32]>::from_hex(authority_key.trim_start_matches("0x"))
         .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok())
         .context("--authority-key must be an Ed25519 public key, 64 hex digits")?;
     let pinned_hash = keys_hash(args)?;
@@ -153,9 +153,8 @@ fn keys_hash(args: &Args) -> anyhow::Result<[u8; 32]> {
         "this transport needs --keys-hash HEX: the SHA-256 of the gateway's key configuration \
          (the vault's ohttpKeysHash), so that no relay or exit can hand you its own key",
     )?;
-    hex::decode(hash.trim_start_matches("0x"))
+    <[u8; 32]>::from_hex(hash.trim_start_matches("0x"))
         .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .context("--keys-hash must be 64 hex digits")
 }
 

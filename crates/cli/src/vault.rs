@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use hex::FromHex;
 use nullgate_chain::{
     Address, EmbeddedLedger, Finality, KeyHashes, Ledger, PrivateKeySigner, RpcLedger, Vault,
     VaultParams, VaultSummary, dev_signers,
@@ -259,15 +260,12 @@ fn read_key_hashes(dir: &Path) -> anyhow::Result<(KeyHashes, bool)> {
             .with_context(|| format!("{} has no {circuit} key", path.display()))
     };
     let hash = |hex_hash: &str| -> anyhow::Result<[u8; 32]> {
-        hex::decode(hex_hash)
-            .ok()
-            .and_then(|bytes| bytes.try_into().ok())
-            .with_context(|| {
-                format!(
-                    "{} holds a hash that is not 32 bytes of hex",
-                    path.display()
-                )
-            })
+        <[u8; 32]>::from_hex(hex_hash).ok().with_context(|| {
+            format!(
+                "{} holds a hash that is not 32 bytes of hex",
+                path.display()
+            )
+        })
     };
     let (request, exit) = (find("request")?, find("exit")?);
     Ok((
