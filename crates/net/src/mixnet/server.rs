@@ -651,7 +651,7 @@ async fn process_packets<F: PacketFormat + Copy + Send + 'static>(
             .flatten()
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-        tokio::select! {
+        let opened = tokio::select! {
             packet = packets.recv(), if opening.len() < workers => {
                 let Some(packet) = packet else { return };
                 if state.advance(EpochClock::now()) {
@@ -660,28 +660,36 @@ async fn process_packets<F: PacketFormat + Copy + Send + 'static>(
                 if opening.is_empty() && packets.is_empty() {
                     // Nothing else to do: open it here, sparing the hand-off to a worker
                     // thread and back (a tenth of a millisecond per hop on loopback).
-                    let opened = keys.process(&packet);
-                    let held = start.elapsed();
-                    handle(opened, |delay, hop| queue.push(held, delay, hop).is_ok(), &mailboxes, &deliveries, &metrics);
+                    Some(keys.process(&packet))
                 } else {
                     metrics.opened_on_workers.fetch_add(1, Ordering::Relaxed);
                     let keys = keys.clone();
                     opening.spawn_blocking(move || keys.process(&packet));
+                    None
                 }
             }
             Some(opened) = opening.join_next() => {
                 // A worker that panicked counts as an invalid packet.
-                let opened = opened.unwrap_or_else(|e| {
+                Some(opened.unwrap_or_else(|e| {
                     Err(Dropped::Invalid(NetError::BadMessage(e.to_string())))
-                });
-                let held = start.elapsed();
-                handle(opened, |delay, hop| queue.push(held, delay, hop).is_ok(), &mailboxes, &deliveries, &metrics);
+                }))
             }
             () = tokio::time::sleep_until(wake) => {
                 if state.advance(EpochClock::now()) {
                     keys = state.keys();
                 }
+                None
             }
+        };
+        if let Some(opened) = opened {
+            handle(
+                opened,
+                start.elapsed(),
+                &mut queue,
+                &mailboxes,
+                &deliveries,
+                &metrics,
+            );
         }
         for (next, packet) in queue.pop_due(start.elapsed()) {
             forwarder.forward(next, packet);
@@ -689,11 +697,12 @@ async fn process_packets<F: PacketFormat + Copy + Send + 'static>(
     }
 }
 
-/// What becomes of one processed packet: held (by `hold`, false when the queue is full),
+/// What becomes of one processed packet: held in `queue` from `now` for its delay,
 /// handed down a client's link at the entry, delivered, or counted as dropped.
 fn handle(
     opened: Result<Opened, Dropped>,
-    mut hold: impl FnMut(Duration, (NodeAddress, Vec<u8>)) -> bool,
+    now: Duration,
+    queue: &mut DelayQueue<(NodeAddress, Vec<u8>)>,
     mailboxes: &Mailboxes,
     deliveries: &mpsc::Sender<Delivered>,
     metrics: &NodeMetrics,
@@ -704,7 +713,7 @@ fn handle(
             delay,
             packet,
         }) => {
-            if !hold(delay, (next, packet)) {
+            if queue.push(now, delay, (next, packet)).is_err() {
                 metrics.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             }
         }
