@@ -3,9 +3,9 @@
 //! `https`), and calls with different isolation ids never share a circuit.
 //!
 //! Deliberately not in the default build: arti is about 390 crates, its API is not yet
-//! stable, and it may exit the process when it sees an obsolete consensus (research
-//! mixnet.md). The SOCKS5 transport reaches an external Tor or arti daemon without any of
-//! that.
+//! stable, and it may exit the process when it sees an obsolete consensus (arti issue
+//! tpo/core/arti#1932). The SOCKS5 transport reaches an external Tor or arti daemon without
+//! any of that.
 //
 // The tokens for isolation ids are kept in a bounded map: forgetting one only makes a later
 // call with the same id take a new circuit, never share one it must not.

@@ -8,6 +8,8 @@
 //!   announced another key for that epoch, 422 for an epoch outside current..=current+2.
 //! - `GET /v1/directory`: the signed document (signature ‖ JSON), or 503 while a layer has
 //!   no node with a key for this epoch.
+//!
+//! Normative format (the document and the key announcements): `docs/spec/MIXNET.md` §6.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,8 @@
 //!
 //! Wire format: the 64-byte signature, then the JSON body it signs, byte for byte (the
 //! body is never re-serialised before verification).
+//!
+//! Normative format: `docs/spec/MIXNET.md` §6.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::Rng;

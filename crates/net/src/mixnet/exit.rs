@@ -17,6 +17,8 @@
 //! The third is a gateway's OHTTP key configuration (`GET /ohttp-keys` of an allowlisted
 //! gateway), so that a client fetches the key it then seals to through the mixnet too. The
 //! exit could substitute its own key; clients only accept a body matching the pinned hash.
+//!
+//! Normative format: `docs/spec/MIXNET.md` §5.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

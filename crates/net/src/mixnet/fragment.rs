@@ -3,6 +3,8 @@
 //!
 //! Fragment layout: message id (16 bytes, random) ‖ index (1) ‖ data shards `k` (1) ‖ parity
 //! shards `m` (1) ‖ message length (4, big-endian) ‖ shard bytes.
+//!
+//! Normative format: `docs/spec/MIXNET.md` §4.
 
 use std::collections::{HashMap, HashSet};
 

@@ -11,6 +11,8 @@
 //! Pinning: the initiator knows which node it dials (from the signed directory) and refuses a
 //! responder with any other static key; the responder accepts only initiators whose static key
 //! it is given (the nodes of the previous layer, or the registered clients' entry keys).
+//!
+//! Normative format: `docs/spec/MIXNET.md` §3.
 //
 // The handshake messages travel with a 2-byte big-endian length prefix; transport frames
 // need none, their length being fixed for the link.

@@ -1,5 +1,7 @@
 //! The packet format: Sphinx (`sphinx-packet`, pinned exactly) behind our own trait, so the
 //! rest of the mixnet never names the crate's types.
+//!
+//! Normative format: `docs/spec/MIXNET.md` §2.
 
 use std::time::Duration;
 
