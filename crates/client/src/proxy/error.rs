@@ -1,0 +1,143 @@
+//! The one place that decides what an agent sees when the proxy answers with an error:
+//! OpenAI's format, `{"error": {"message", "type", "param", "code"}}`, so that SDKs show the
+//! message and apply their own retry rules to the status.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::paid::PayError;
+
+/// An error answer in OpenAI's format.
+#[derive(Debug, Clone)]
+pub(super) struct ApiError {
+    status: StatusCode,
+    message: String,
+    kind: &'static str,
+    param: Option<&'static str>,
+    code: &'static str,
+}
+
+impl ApiError {
+    /// An `invalid_request_error` with `status` and a nullgate `code`.
+    pub(super) fn invalid(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            kind: "invalid_request_error",
+            param: None,
+            code,
+        }
+    }
+
+    /// Names the request parameter at fault.
+    pub(super) fn with_param(self, param: &'static str) -> Self {
+        Self {
+            param: Some(param),
+            ..self
+        }
+    }
+
+    /// A 403 from the guard: the request did not come from a local program.
+    pub(super) fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind: "permission_error",
+            ..Self::invalid(StatusCode::FORBIDDEN, code, message)
+        }
+    }
+
+    /// The status of the answer.
+    #[cfg(test)]
+    pub(super) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What a failed payment looks like to the agent.
+    ///
+    /// - `NoNote` → **429** `insufficient_quota`, as OpenAI answers an account out of credit:
+    ///   SDKs retry a 429 with backoff, which is right when every note is busy, and show the
+    ///   message ("deposit more or wait") when the retries run out. A 402 would be exact for
+    ///   an empty wallet but is not retried, and the core does not say which of the two it is.
+    /// - `Refused` → the gateway's own status (a 4xx or 5xx; anything else becomes 502).
+    /// - `Transport`, `BadReceipt` → 502: the gateway could not be reached, or answered with
+    ///   something that does not check out.
+    /// - `NoSuchClass`, `Wallet`, `Prover` → 500: a fault on this machine.
+    pub(super) fn from_pay_error(error: &PayError) -> Self {
+        let (status, kind, code) = match error {
+            PayError::NoNote { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                "nullgate_no_note",
+            ),
+            PayError::Refused { status, .. } => {
+                let status = StatusCode::from_u16(*status)
+                    .ok()
+                    .filter(|s| s.is_client_error() || s.is_server_error())
+                    .unwrap_or(StatusCode::BAD_GATEWAY);
+                let kind = if status.is_client_error() {
+                    "invalid_request_error"
+                } else {
+                    "server_error"
+                };
+                (status, kind, "nullgate_refused")
+            }
+            PayError::Transport(_) => (
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                "nullgate_gateway_unreachable",
+            ),
+            PayError::BadReceipt(_) => {
+                // Loud, as PROTOCOL §6 asks; the message names no request content.
+                tracing::error!("{error}");
+                (
+                    StatusCode::BAD_GATEWAY,
+                    "server_error",
+                    "nullgate_bad_receipt",
+                )
+            }
+            PayError::NoSuchClass(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "nullgate_no_such_class",
+            ),
+            PayError::Wallet(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "nullgate_wallet",
+            ),
+            PayError::Prover(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "nullgate_prover",
+            ),
+        };
+        Self {
+            status,
+            message: error.to_string(),
+            kind,
+            param: None,
+            code,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.param,
+                "code": self.code,
+            }
+        });
+        (self.status, Json(body)).into_response()
+    }
+}
