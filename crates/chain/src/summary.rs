@@ -115,3 +115,31 @@ impl Vault {
         })
     }
 }
+
+impl VaultSummary {
+    /// The typed deployment parameters both sides use (`nullgate-protocol`).
+    pub fn deployment(&self) -> Result<nullgate_protocol::deployment::Deployment, ChainError> {
+        let (x, y) = self.current_key_point;
+        let point = nullgate_zk::curve::Point::from_coordinates(
+            crate::vault::fr_from_u256(&x, "state key x")?,
+            crate::vault::fr_from_u256(&y, "state key y")?,
+            "current state key",
+        )?;
+        Ok(nullgate_protocol::deployment::Deployment {
+            chain_id: self.chain_id,
+            vault: self.address.into_array(),
+            dom: crate::vault::fr_from_u256(&self.dom, "dom")?,
+            cost_classes: self.cost_classes.clone(),
+            floor_fee: self.floor_fee,
+            dev_keys: self.dev_keys,
+            current_key: (self.current_key, nullgate_zk::schnorr::PublicKey(point)),
+            request_proving_key_hash: self.request_proving_key_hash.0,
+            request_verifying_key_hash: self.request_verifying_key_hash.0,
+            exit_proving_key_hash: self.exit_proving_key_hash.0,
+            exit_verifying_key_hash: self.exit_verifying_key_hash.0,
+            price_list_hash: self.price_list_hash.0,
+            ohttp_keys_hash: self.ohttp_keys_hash.0,
+            deposit_count: self.deposit_count,
+        })
+    }
+}

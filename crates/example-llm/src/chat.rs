@@ -22,8 +22,6 @@ const TOKENS_PER_MESSAGE: u64 = 3;
 const TOKENS_PER_NAME: u64 = 1;
 /// Tokens that prime the reply (`<|start|>assistant<|message|>`).
 const REPLY_PRIMING: u64 = 3;
-/// How much of the last user message the reply quotes back.
-const ECHO_TOKENS: u64 = 48;
 
 /// The fields of a chat completion request that this server acts on; the others (temperature,
 /// tools, …) are accepted and ignored.
@@ -318,8 +316,18 @@ fn prompt_tokens(bpe: &CoreBPE, messages: &[Message]) -> u64 {
     per_message.fold(REPLY_PRIMING, u64::saturating_add)
 }
 
-/// The full reply, before any `max_tokens` cut: it quotes the start of the last user message.
+/// The full reply, before any `max_tokens` cut. It never quotes the prompt (a gateway may
+/// keep responses for retries, and they must not carry prompts): it describes the last user
+/// message's size and adds a few sentences chosen by a hash of it, so replies vary in length.
 fn reply(bpe: &CoreBPE, model: &str, messages: &[Message]) -> String {
+    const SENTENCES: [&str; 6] = [
+        "The lighthouse keeper counted the waves until morning.",
+        "A quiet answer travels farther than a loud one.",
+        "Every request here is paid for and unlinkable.",
+        "The tide returns what the storm has taken.",
+        "Small steps, taken daily, cross mountains.",
+        "Nobody watching could tell who asked this.",
+    ];
     let last_user = messages
         .iter()
         .rev()
@@ -329,14 +337,20 @@ fn reply(bpe: &CoreBPE, model: &str, messages: &[Message]) -> String {
         return format!("Example reply from {model}: there was no user message to answer.");
     };
     let text = content.text();
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let (quote, cut) = tokens::truncate(bpe, &words.join(" "), ECHO_TOKENS);
-    let ellipsis = if cut { "…" } else { "" };
-    let plural = if words.len() == 1 { "" } else { "s" };
-    format!(
-        "Example reply from {model}: you said \"{quote}{ellipsis}\" ({} word{plural}).",
-        words.len()
-    )
+    let words = text.split_whitespace().count();
+    let plural = if words == 1 { "" } else { "s" };
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let mut out = format!(
+        "Example reply from {model}: your message had {words} word{plural} and {} tokens.",
+        tokens::count(bpe, &text)
+    );
+    for i in 0..=(hash % 4) {
+        out.push(' ');
+        out.push_str(SENTENCES[((hash >> (8 * i)) % SENTENCES.len() as u64) as usize]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -352,7 +366,7 @@ mod test {
     }
 
     #[test]
-    fn reply_quotes_the_last_user_message() {
+    fn reply_describes_the_last_user_message_without_quoting_it() {
         let bpe = tokens::bpe().unwrap();
         let plan = Completion::plan(
             bpe,
@@ -364,9 +378,15 @@ mod test {
             ]})),
         )
         .unwrap();
-        assert_eq!(
-            plan.text,
-            "Example reply from m: you said \"second question\" (2 words)."
+        assert!(
+            plan.text
+                .starts_with("Example reply from m: your message had 2 words and 3 tokens."),
+            "{}",
+            plan.text
+        );
+        assert!(
+            !plan.text.contains("second question"),
+            "the prompt is never quoted"
         );
         assert_eq!(plan.finish_reason, "stop");
         assert_eq!(plan.delivery, Delivery::Whole);

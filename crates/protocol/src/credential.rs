@@ -22,9 +22,13 @@
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use nullgate_zk::{
     Fr,
+    circuit::request::{RequestCircuit, RequestPublic, RequestWitness},
     curve::Point,
+    derive,
     field::{fr_from_bytes, fr_to_bytes},
+    groth16::ProverKey,
     groth16::{PROOF_LEN, Proof, proof_from_bytes, proof_to_bytes},
+    schnorr::PublicKey,
 };
 
 use crate::WireError;
@@ -78,7 +82,61 @@ pub struct Credential {
     pub signature: Signature,
 }
 
+/// The public values a request proof is made for (PROTOCOL §5 step 5), besides the
+/// witness: chosen by the client from the chain and the price list.
+#[derive(Clone, Copy, Debug)]
+pub struct ProofContext<'a> {
+    /// `dom`.
+    pub dom: Fr,
+    /// The newest finalised root.
+    pub root: Fr,
+    /// The state key the state is signed under (the current key for genesis), and its number.
+    pub state_key: (u32, &'a PublicKey),
+    /// The class index and `C_c`.
+    pub class: (u8, u64),
+    /// `t`, the hour of the newest finalised block.
+    pub hour: u32,
+}
+
 impl UnsignedCredential {
+    /// Steps 2–5 of §5 for the witness's note at index `m = witness.state.index()`: derives
+    /// the request key, `x`, the share and `A_pub`, and proves. Refuses a witness that does
+    /// not satisfy the circuit (it would never verify). CPU-bound: hundreds of milliseconds.
+    pub fn prove(
+        key: &ProverKey,
+        context: &ProofContext<'_>,
+        witness: &RequestWitness,
+        rng: &mut (impl rand::RngCore + rand::CryptoRng),
+    ) -> Result<(Self, RequestPublic), nullgate_zk::Error> {
+        let request_key = derive::request_signing_key(&witness.note.secret, witness.state.index());
+        let (circuit, public) = RequestCircuit::new(
+            context.dom,
+            context.root,
+            context.state_key.1,
+            context.class.1,
+            context.hour,
+            derive::share_x(&request_key.verifying_key()),
+            witness,
+        )?;
+        let proof = key.prove(circuit, rng)?;
+        let published_state =
+            Point::from_coordinates(public.published_state.x, public.published_state.y, "A_pub")?;
+        Ok((
+            Self {
+                root: context.root,
+                key_number: context.state_key.0,
+                class_index: context.class.0,
+                hour: context.hour,
+                nullifier: public.nullifier,
+                share_y: public.share_y,
+                published_state,
+                proof,
+                request_key: request_key.verifying_key(),
+            },
+            public,
+        ))
+    }
+
     /// Signs the payload digest with `esk_m` (§5 step 6). The caller derives `esk_m` from
     /// the note's secret and index; it must be the key whose public half is `request_key`.
     pub fn sign(self, request_key: &SigningKey, payload_digest: &[u8; 32]) -> Credential {

@@ -43,6 +43,7 @@
 //! ```
 
 pub mod credential;
+pub mod deployment;
 mod error;
 pub mod payload;
 pub mod price;

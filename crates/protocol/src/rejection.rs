@@ -61,6 +61,11 @@ pub enum Rejection {
     /// The original request at this nullifier is still running (§6.2 retry): 503.
     #[error("the original request is still running; retry shortly")]
     InProgress,
+    /// A retry of a request whose response is no longer kept (§6.2): 410 with its receipt.
+    #[error(
+        "this request was served; its response is no longer kept, its receipt comes with this answer"
+    )]
+    ResponseExpired,
     /// A different payload at an index already used (§6.2): 409 with the stored receipt.
     #[error(
         "this index was already used for another request; advance with the receipt and send at the next index"
@@ -103,6 +108,7 @@ impl Rejection {
             | Self::InvalidProof => 401,
             Self::StaleHour | Self::Policy(_) => 403,
             Self::UnknownRoute { .. } => 404,
+            Self::ResponseExpired => 410,
             Self::SecondPayload | Self::DoubleSpend | Self::Conflict => 409,
             Self::BodyTooLarge { .. } => 413,
             Self::RateLimited => 429,
@@ -126,6 +132,7 @@ impl Rejection {
             Self::UnknownRoute { .. } => "unknown-route",
             Self::BodyTooLarge { .. } => "body-too-large",
             Self::InProgress => "in-progress",
+            Self::ResponseExpired => "response-expired",
             Self::SecondPayload => "index-used",
             Self::DoubleSpend => "double-spend",
             Self::Conflict => "nullifier-conflict",
@@ -165,6 +172,9 @@ impl Rejection {
                 "see the price list in /.well-known/nullgate for the routes this gateway serves"
             }
             Self::BodyTooLarge { .. } => "send a smaller request",
+            Self::ResponseExpired => {
+                "apply the receipt; send the request again at the next index if you still need it"
+            }
             Self::SecondPayload => {
                 "apply the receipt that comes with this answer and send the request at the next index"
             }
@@ -204,7 +214,11 @@ impl Rejection {
     pub fn carries_receipt(&self) -> bool {
         matches!(
             self,
-            Self::SecondPayload | Self::StaleHour | Self::Policy(_) | Self::Upstream
+            Self::SecondPayload
+                | Self::ResponseExpired
+                | Self::StaleHour
+                | Self::Policy(_)
+                | Self::Upstream
         )
     }
 

@@ -1,0 +1,48 @@
+//! # nullgate-gateway: the provider's side of a paid, private call
+//!
+//! The gateway stands in front of a paid API (`docs/spec/PROTOCOL.md` §6). For every
+//! request it runs the spec's pipeline in the spec's order, each step a type that only the
+//! step before can produce:
+//!
+//! ```text
+//! Authorization ─parse─▶ Presented ─N look-up─▶ (retry / 409 / double spend)
+//!      ─Ed25519 + Groth16─▶ Verified ─reserve N─▶ Reserved ─upstream, price─▶ Charged
+//!      ─sign A'─▶ Receipted ─persist─▶ response with NullGate-Receipt
+//! ```
+//!
+//! - [`verify`]: parsing with hard limits, the request signature and the proof against
+//!   public inputs the gateway assembles itself; [`verify::Verified`] exists only there.
+//! - [`store`]: the nullifier store behind one trait; [`store::sqlite`] keeps it in SQLite
+//!   (WAL, `WITHOUT ROWID`, keyed by `N`, reservation and final record as separate states,
+//!   response bodies in hourly partitions dropped whole).
+//! - [`charge`]: from a reservation to a signed receipt (`A' = A_pub − Δ·G + 2^64·G`), with
+//!   `Δ_min ≤ Δ ≤ C_c` enforced by the type.
+//! - [`upstream`] and [`stream`]: forwarding with the gateway's own credentials and only the
+//!   allowlisted headers; OpenAI-compatible usage, unstreamed and streamed (SSE relayed as it
+//!   arrives, cut off at the class cap, the receipt in a trailer and a final event).
+//! - [`watcher`]: the note tree and its roots from finalised `NoteDeposited` events.
+//! - [`slash`]: a double spend recovers the note's secret, keeps the evidence and slashes.
+//! - [`service`]: the HTTP surface (`/.well-known/nullgate`, `/nullgate/tree`,
+//!   `/nullgate/receipt/{N}`, `/metrics`, every priced route), behind the OHTTP gateway of
+//!   `nullgate-net`.
+//!
+//! The gateway holds no user secret, logs no payload, prompt, nullifier or address, and
+//! stores only what §6 allows: `N → (x, y, receipt)` and, for the retry window only, the
+//! payload digest, `A_pub` and the response.
+
+pub mod charge;
+pub mod config;
+pub mod dev;
+pub mod metrics;
+mod pipeline;
+pub mod service;
+pub mod slash;
+pub mod store;
+pub mod stream;
+pub mod upstream;
+pub mod verify;
+pub mod watcher;
+
+pub use config::GatewayConfig;
+
+pub use service::{Gateway, GatewayParts};

@@ -1,0 +1,170 @@
+//! The nullifier store (PROTOCOL §6 steps 2, 4, 6): one row per nullifier `N`, first a
+//! reservation under a lease, then the final record `N → (x, y, receipt)`; and, for the
+//! retry window only, the payload digest, `A_pub` and the response, in hourly partitions
+//! dropped whole.
+//!
+//! The trait is what a shared PostgreSQL store implements next; [`sqlite::SqliteStore`] is the
+//! embedded one. Only a [`Verified`] credential can be reserved.
+
+pub mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nullgate_protocol::receipt::Receipt;
+use nullgate_zk::{Fr, curve::Point};
+
+use crate::{charge::Receipted, verify::Verified};
+
+/// A share `(x, y)` on a note's line at one index.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Share {
+    /// `x`.
+    pub x: Fr,
+    /// `y`.
+    pub y: Fr,
+}
+
+/// A response kept for retries.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StoredResponse {
+    /// Status.
+    pub status: u16,
+    /// `content-type`, if any.
+    pub content_type: Option<String>,
+    /// The body exactly as sent (for a stream: every event relayed, receipt event included).
+    pub body: Vec<u8>,
+}
+
+/// What the store knows of a nullifier.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one per request, never stored in bulk
+pub enum Known {
+    /// Reserved and not yet finished.
+    Reserved {
+        /// The share it was reserved with.
+        share: Share,
+        /// Its payload digest, while kept.
+        payload_digest: Option<[u8; 32]>,
+        /// Whether the lease ran out (another gateway may finish it).
+        lease_expired: bool,
+    },
+    /// Finished: the receipt, and while kept the payload digest and the response.
+    Final {
+        /// The share.
+        share: Share,
+        /// Its payload digest, while kept.
+        payload_digest: Option<[u8; 32]>,
+        /// The receipt.
+        receipt: Receipt,
+        /// The response, while kept.
+        response: Option<StoredResponse>,
+    },
+    /// Blocked after a double spend of its note: nothing is served at it.
+    Blocked,
+}
+
+/// Step 4 done: `N` reserved for this verified credential, under a lease.
+#[derive(Clone, Debug)]
+pub struct Reserved {
+    pub(crate) nullifier: Fr,
+    pub(crate) share: Share,
+    pub(crate) published_state: Point,
+    pub(crate) class_cost: u64,
+    pub(crate) partition: u32,
+}
+
+impl Reserved {
+    /// `N`.
+    pub fn nullifier(&self) -> Fr {
+        self.nullifier
+    }
+
+    /// `C_c`.
+    pub fn class_cost(&self) -> u64 {
+        self.class_cost
+    }
+
+    /// `A_pub`.
+    pub fn published_state(&self) -> &Point {
+        &self.published_state
+    }
+}
+
+/// A store failure: the gateway answers 500 and charges nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("nullifier store: {0}")]
+    Database(String),
+    /// A row did not decode (corruption, or another version's schema).
+    #[error("nullifier store: corrupt row ({0})")]
+    Corrupt(&'static str),
+}
+
+/// The outcome of [`NullifierStore::reserve`].
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per request
+pub enum Reservation {
+    /// Reserved: this request owns `N` now.
+    Reserved(Reserved),
+    /// Someone reserved `N` first (a concurrent copy): look it up again.
+    Taken,
+}
+
+/// A receipt look-up (`GET /nullgate/receipt/{N}`, §6.7).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per look-up
+pub enum ReceiptLookup {
+    /// Nothing is known of `N`.
+    Unknown,
+    /// Reserved, not finished.
+    Reserved,
+    /// The receipt.
+    Receipt(Receipt),
+}
+
+/// The nullifier store: a unique key on `N`, strongly consistent.
+#[async_trait]
+pub trait NullifierStore: Send + Sync {
+    /// What is known of `N`.
+    async fn lookup(&self, nullifier: &Fr) -> Result<Option<Known>, StoreError>;
+
+    /// Reserves `N` for `verified` under `lease`, atomically with its retry-window record.
+    async fn reserve(
+        &self,
+        verified: &Verified,
+        lease: Duration,
+    ) -> Result<Reservation, StoreError>;
+
+    /// Takes over a reservation whose lease ran out (a retry of a request whose gateway
+    /// died), renewing the lease; `None` if it is not expired or not reserved.
+    async fn take_over(
+        &self,
+        nullifier: &Fr,
+        lease: Duration,
+    ) -> Result<Option<Reserved>, StoreError>;
+
+    /// Persists the receipt and the response: the reservation becomes the final record.
+    async fn finish(
+        &self,
+        receipted: &Receipted,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError>;
+
+    /// Blocks `N` (an index of a note caught double spending); a no-op if `N` is known.
+    async fn block(&self, nullifier: &Fr) -> Result<(), StoreError>;
+
+    /// Keeps the evidence of a double spend: the recovered secret of the note `commitment`.
+    async fn keep_evidence(&self, commitment: &Fr, secret: &Fr) -> Result<(), StoreError>;
+
+    /// The receipt look-up of §6.7.
+    async fn receipt(&self, nullifier: &Fr) -> Result<ReceiptLookup, StoreError> {
+        Ok(match self.lookup(nullifier).await? {
+            None | Some(Known::Blocked) => ReceiptLookup::Unknown,
+            Some(Known::Reserved { .. }) => ReceiptLookup::Reserved,
+            Some(Known::Final { receipt, .. }) => ReceiptLookup::Receipt(receipt),
+        })
+    }
+}

@@ -1,0 +1,518 @@
+//! The nullifier store in one SQLite file (`rusqlite`, bundled): WAL, `synchronous=FULL`
+//! (a reservation is on disk before the upstream is called), every table `WITHOUT ROWID`
+//! and keyed by `N`, so rows carry no sequence number, row id or timestamp.
+//!
+//! Tables (schema version 1):
+//!
+//! - `nullifiers (n, x, y, lease_until, receipt)`: a reservation has `receipt` NULL and its
+//!   lease's end (Unix seconds, the only time value, gone once final); a final record has
+//!   the receipt and no lease. A blocked index has `x = y = 0`, no lease and no receipt.
+//! - `retained_<hour>`: for the retry window only, `(n, payload_digest, a_pub, class_cost,
+//!   status, content_type, body)`; one table per hour of reservation, dropped whole when
+//!   the window has passed, so the store never holds when a request came beyond its hour.
+//! - `evidence (commitment, secret)`: the recovered secret of a note caught double spending.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use async_trait::async_trait;
+use nullgate_protocol::receipt::Receipt;
+use nullgate_zk::{
+    Fr,
+    curve::Point,
+    field::{fr_from_bytes, fr_to_bytes},
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Known, NullifierStore, Reservation, Reserved, Share, StoreError, StoredResponse};
+use crate::{charge::Receipted, verify::Verified};
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// The SQLite nullifier store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Mutex<Inner>>,
+    retention_hours: u32,
+}
+
+struct Inner {
+    connection: Connection,
+    /// Existing partitions, newest first.
+    partitions: Vec<u32>,
+}
+
+fn db(error: rusqlite::Error) -> StoreError {
+    StoreError::Database(error.to_string())
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn partition_name(hour: u32) -> String {
+    format!("retained_{hour}")
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`, keeping retry data `retention_hours`.
+    pub fn open(path: &Path, retention_hours: u32) -> Result<Self, StoreError> {
+        let connection = Connection::open(path).map_err(db)?;
+        Self::with_connection(connection, retention_hours)
+    }
+
+    fn with_connection(connection: Connection, retention_hours: u32) -> Result<Self, StoreError> {
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY) WITHOUT ROWID;
+                 CREATE TABLE IF NOT EXISTS nullifiers (
+                     n BLOB PRIMARY KEY NOT NULL,
+                     x BLOB NOT NULL,
+                     y BLOB NOT NULL,
+                     lease_until INTEGER,
+                     receipt BLOB
+                 ) WITHOUT ROWID;
+                 CREATE TABLE IF NOT EXISTS evidence (
+                     commitment BLOB PRIMARY KEY NOT NULL,
+                     secret BLOB NOT NULL
+                 ) WITHOUT ROWID;",
+            )
+            .map_err(db)?;
+        let version: Option<i64> = connection
+            .query_row("SELECT max(version) FROM schema_version", [], |row| {
+                row.get(0)
+            })
+            .map_err(db)?;
+        match version {
+            None => {
+                connection
+                    .execute(
+                        "INSERT INTO schema_version (version) VALUES (?1)",
+                        [SCHEMA_VERSION],
+                    )
+                    .map_err(db)?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(StoreError::Database(format!(
+                    "schema version {other}; this gateway knows version {SCHEMA_VERSION}"
+                )));
+            }
+        }
+        let mut partitions: Vec<u32> = {
+            let mut statement = connection
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'retained_%'")
+                .map_err(db)?;
+            let names = statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(db)?;
+            names
+                .filter_map(|name| name.ok()?.strip_prefix("retained_")?.parse().ok())
+                .collect()
+        };
+        partitions.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(Self {
+            inner: Arc::new(Mutex::new(Inner {
+                connection,
+                partitions,
+            })),
+            retention_hours,
+        })
+    }
+
+    /// Runs `f` on the connection off the async threads.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("store task: {e}")))?
+    }
+
+    /// Drops the partitions older than the retry window (also done on every new hour).
+    pub async fn prune(&self) -> Result<(), StoreError> {
+        let retention = self.retention_hours;
+        self.with(move |inner| inner.prune(current_hour(), retention))
+            .await
+    }
+
+    /// Every table name and its columns, for inspection (tests, operators).
+    pub async fn schema(&self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        self.with(|inner| {
+            let mut tables = Vec::new();
+            let mut statement = inner
+                .connection
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .map_err(db)?;
+            let names: Vec<String> = statement
+                .query_map([], |row| row.get(0))
+                .map_err(db)?
+                .filter_map(Result::ok)
+                .collect();
+            for name in names {
+                let mut info = inner
+                    .connection
+                    .prepare(&format!("PRAGMA table_info(\"{name}\")"))
+                    .map_err(db)?;
+                let columns = info
+                    .query_map([], |row| row.get::<_, String>(1))
+                    .map_err(db)?
+                    .filter_map(Result::ok)
+                    .collect();
+                tables.push((name, columns));
+            }
+            Ok(tables)
+        })
+        .await
+    }
+
+    /// How many final records and reservations the store holds.
+    pub async fn counts(&self) -> Result<(u64, u64), StoreError> {
+        self.with(|inner| {
+            inner
+                .connection
+                .query_row(
+                    "SELECT count(receipt), count(*) - count(receipt) FROM nullifiers",
+                    [],
+                    |row| Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)? as u64)),
+                )
+                .map_err(db)
+        })
+        .await
+    }
+}
+
+fn current_hour() -> u32 {
+    u32::try_from(now_seconds() / 3600).unwrap_or(u32::MAX)
+}
+
+impl Inner {
+    fn ensure_partition(&mut self, hour: u32, retention: u32) -> Result<(), StoreError> {
+        if self.partitions.first() == Some(&hour) || self.partitions.contains(&hour) {
+            return Ok(());
+        }
+        self.connection
+            .execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                     n BLOB PRIMARY KEY NOT NULL,
+                     payload_digest BLOB NOT NULL,
+                     a_pub BLOB NOT NULL,
+                     class_cost INTEGER NOT NULL,
+                     status INTEGER,
+                     content_type TEXT,
+                     body BLOB
+                 ) WITHOUT ROWID;",
+                partition_name(hour)
+            ))
+            .map_err(db)?;
+        self.partitions.push(hour);
+        self.partitions.sort_unstable_by(|a, b| b.cmp(a));
+        self.prune(hour, retention)
+    }
+
+    fn prune(&mut self, hour: u32, retention: u32) -> Result<(), StoreError> {
+        let keep_from = hour.saturating_sub(retention);
+        let old: Vec<u32> = self
+            .partitions
+            .iter()
+            .copied()
+            .filter(|&p| p < keep_from)
+            .collect();
+        for partition in &old {
+            self.connection
+                .execute_batch(&format!(
+                    "DROP TABLE IF EXISTS {}",
+                    partition_name(*partition)
+                ))
+                .map_err(db)?;
+        }
+        self.partitions.retain(|p| *p >= keep_from);
+        Ok(())
+    }
+
+    /// The retry-window record of `n`, from the newest partition holding it.
+    fn retained(&self, n: &[u8]) -> Result<Option<(u32, Retained)>, StoreError> {
+        for &partition in &self.partitions {
+            let row = self
+                .connection
+                .query_row(
+                    &format!(
+                        "SELECT payload_digest, a_pub, class_cost, status, content_type, body FROM {} WHERE n = ?1",
+                        partition_name(partition)
+                    ),
+                    [n],
+                    |row| {
+                        Ok(Retained {
+                            payload_digest: row.get(0)?,
+                            a_pub: row.get(1)?,
+                            class_cost: row.get::<_, i64>(2)? as u64,
+                            status: row.get(3)?,
+                            content_type: row.get(4)?,
+                            body: row.get(5)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(db)?;
+            if let Some(row) = row {
+                return Ok(Some((partition, row)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+struct Retained {
+    payload_digest: Vec<u8>,
+    a_pub: Vec<u8>,
+    class_cost: u64,
+    status: Option<u16>,
+    content_type: Option<String>,
+    body: Option<Vec<u8>>,
+}
+
+fn digest_of(bytes: &[u8]) -> Option<[u8; 32]> {
+    bytes.try_into().ok()
+}
+
+fn fr_of(bytes: &[u8], what: &'static str) -> Result<Fr, StoreError> {
+    fr_from_bytes(bytes, what).map_err(|_| StoreError::Corrupt(what))
+}
+
+#[async_trait]
+impl NullifierStore for SqliteStore {
+    async fn lookup(&self, nullifier: &Fr) -> Result<Option<Known>, StoreError> {
+        let n = fr_to_bytes(nullifier);
+        self.with(move |inner| {
+            let row = inner
+                .connection
+                .query_row(
+                    "SELECT x, y, lease_until, receipt FROM nullifiers WHERE n = ?1",
+                    [n.as_slice()],
+                    |row| {
+                        Ok((
+                            row.get::<_, Vec<u8>>(0)?,
+                            row.get::<_, Vec<u8>>(1)?,
+                            row.get::<_, Option<i64>>(2)?,
+                            row.get::<_, Option<Vec<u8>>>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((x, y, lease_until, receipt)) = row else {
+                return Ok(None);
+            };
+            let share = Share {
+                x: fr_of(&x, "x")?,
+                y: fr_of(&y, "y")?,
+            };
+            let retained = inner.retained(&n)?.map(|(_, r)| r);
+            let payload_digest = retained.as_ref().and_then(|r| digest_of(&r.payload_digest));
+            Ok(Some(match (lease_until, receipt) {
+                (_, Some(receipt)) => Known::Final {
+                    share,
+                    payload_digest,
+                    receipt: Receipt::from_bytes(&receipt)
+                        .map_err(|_| StoreError::Corrupt("receipt"))?,
+                    response: retained.and_then(|r| {
+                        Some(StoredResponse {
+                            status: r.status?,
+                            content_type: r.content_type,
+                            body: r.body?,
+                        })
+                    }),
+                },
+                (Some(until), None) => Known::Reserved {
+                    share,
+                    payload_digest,
+                    lease_expired: (until as u64) <= now_seconds(),
+                },
+                (None, None) => Known::Blocked,
+            }))
+        })
+        .await
+    }
+
+    async fn reserve(
+        &self,
+        verified: &Verified,
+        lease: Duration,
+    ) -> Result<Reservation, StoreError> {
+        let presented = verified.presented();
+        let body = &presented.credential.body;
+        let reserved = Reserved {
+            nullifier: body.nullifier,
+            share: Share {
+                x: presented.share_x,
+                y: body.share_y,
+            },
+            published_state: body.published_state,
+            class_cost: verified.class_cost(),
+            partition: current_hour(),
+        };
+        let digest = presented.payload_digest;
+        let retention = self.retention_hours;
+        let until = now_seconds().saturating_add(lease.as_secs()) as i64;
+        self.with(move |inner| {
+            inner.ensure_partition(reserved.partition, retention)?;
+            let transaction = inner.connection.transaction().map_err(db)?;
+            let inserted = transaction
+                .execute(
+                    "INSERT INTO nullifiers (n, x, y, lease_until, receipt) VALUES (?1, ?2, ?3, ?4, NULL)
+                     ON CONFLICT (n) DO NOTHING",
+                    params![
+                        fr_to_bytes(&reserved.nullifier).as_slice(),
+                        fr_to_bytes(&reserved.share.x).as_slice(),
+                        fr_to_bytes(&reserved.share.y).as_slice(),
+                        until
+                    ],
+                )
+                .map_err(db)?;
+            if inserted == 0 {
+                return Ok(Reservation::Taken);
+            }
+            transaction
+                .execute(
+                    &format!(
+                        "INSERT OR REPLACE INTO {} (n, payload_digest, a_pub, class_cost) VALUES (?1, ?2, ?3, ?4)",
+                        partition_name(reserved.partition)
+                    ),
+                    params![
+                        fr_to_bytes(&reserved.nullifier).as_slice(),
+                        digest.as_slice(),
+                        reserved.published_state.to_bytes().as_slice(),
+                        reserved.class_cost as i64
+                    ],
+                )
+                .map_err(db)?;
+            transaction.commit().map_err(db)?;
+            Ok(Reservation::Reserved(reserved))
+        })
+        .await
+    }
+
+    async fn take_over(
+        &self,
+        nullifier: &Fr,
+        lease: Duration,
+    ) -> Result<Option<Reserved>, StoreError> {
+        let n = fr_to_bytes(nullifier);
+        let now = now_seconds() as i64;
+        let until = now_seconds().saturating_add(lease.as_secs()) as i64;
+        self.with(move |inner| {
+            let updated = inner
+                .connection
+                .execute(
+                    "UPDATE nullifiers SET lease_until = ?2 WHERE n = ?1 AND receipt IS NULL AND lease_until IS NOT NULL AND lease_until <= ?3",
+                    params![n.as_slice(), until, now],
+                )
+                .map_err(db)?;
+            if updated == 0 {
+                return Ok(None);
+            }
+            let (x, y): (Vec<u8>, Vec<u8>) = inner
+                .connection
+                .query_row("SELECT x, y FROM nullifiers WHERE n = ?1", [n.as_slice()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .map_err(db)?;
+            let Some((partition, retained)) = inner.retained(&n)? else {
+                // The retry data is gone: the request cannot be finished as it was sent.
+                return Ok(None);
+            };
+            Ok(Some(Reserved {
+                nullifier: fr_of(&n, "n")?,
+                share: Share {
+                    x: fr_of(&x, "x")?,
+                    y: fr_of(&y, "y")?,
+                },
+                published_state: Point::from_bytes(&retained.a_pub, "a_pub")
+                    .map_err(|_| StoreError::Corrupt("a_pub"))?,
+                class_cost: retained.class_cost,
+                partition,
+            }))
+        })
+        .await
+    }
+
+    async fn finish(
+        &self,
+        receipted: &Receipted,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let reserved = receipted.reserved().clone();
+        let receipt = receipted.receipt().to_bytes();
+        let response = response.clone();
+        self.with(move |inner| {
+            let n = fr_to_bytes(&reserved.nullifier);
+            let transaction = inner.connection.transaction().map_err(db)?;
+            let updated = transaction
+                .execute(
+                    "UPDATE nullifiers SET lease_until = NULL, receipt = ?2 WHERE n = ?1 AND receipt IS NULL",
+                    params![n.as_slice(), receipt],
+                )
+                .map_err(db)?;
+            if updated != 1 {
+                return Err(StoreError::Database("finishing a request that is not reserved".into()));
+            }
+            if inner.partitions.contains(&reserved.partition) {
+                transaction
+                    .execute(
+                        &format!(
+                            "UPDATE {} SET status = ?2, content_type = ?3, body = ?4 WHERE n = ?1",
+                            partition_name(reserved.partition)
+                        ),
+                        params![n.as_slice(), response.status, response.content_type, response.body],
+                    )
+                    .map_err(db)?;
+            }
+            transaction.commit().map_err(db)
+        })
+        .await
+    }
+
+    async fn block(&self, nullifier: &Fr) -> Result<(), StoreError> {
+        let n = fr_to_bytes(nullifier);
+        self.with(move |inner| {
+            inner
+                .connection
+                .execute(
+                    "INSERT INTO nullifiers (n, x, y, lease_until, receipt) VALUES (?1, ?2, ?2, NULL, NULL)
+                     ON CONFLICT (n) DO NOTHING",
+                    params![n.as_slice(), [0u8; 32].as_slice()],
+                )
+                .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn keep_evidence(&self, commitment: &Fr, secret: &Fr) -> Result<(), StoreError> {
+        let (c, k) = (fr_to_bytes(commitment), fr_to_bytes(secret));
+        self.with(move |inner| {
+            inner
+                .connection
+                .execute(
+                    "INSERT INTO evidence (commitment, secret) VALUES (?1, ?2) ON CONFLICT (commitment) DO NOTHING",
+                    params![c.as_slice(), k.as_slice()],
+                )
+                .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+}

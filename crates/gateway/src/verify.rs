@@ -1,0 +1,234 @@
+//! Steps 1 and 3 of PROTOCOL §6: parse with hard limits, then verify the request signature
+//! and the proof against public inputs the gateway assembles from its own values.
+//!
+//! [`Verified`] can only be made by [`Verifier::verify`]: the nullifier store accepts nothing
+//! else, so no code path can reserve an index for an unverified credential.
+
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use nullgate_protocol::{
+    credential::Credential,
+    deployment::Deployment,
+    payload,
+    price::{PriceList, Route},
+    rejection::Rejection,
+};
+use nullgate_zk::{
+    Fr, circuit::request::RequestPublic, derive, groth16::VerifierKey, schnorr::PublicKey,
+};
+
+use crate::watcher::TreeView;
+
+/// Step 1 done: a credential that parsed, with what the gateway computed from it and from
+/// the request: `x` from `epk`, the payload digest, the route's pricing and `C_c`.
+#[derive(Clone, Debug)]
+pub struct Presented {
+    /// The credential.
+    pub credential: Credential,
+    /// `x = H(T_REQ, epk_hi, epk_lo)`.
+    pub share_x: Fr,
+    /// The payload digest of this request.
+    pub payload_digest: [u8; 32],
+    /// The priced route.
+    pub route: Route,
+}
+
+impl Presented {
+    /// Parses the `Authorization` value and computes `x` and the payload digest. Key number
+    /// and class index are checked against the deployment here (hard limits of step 1).
+    pub fn parse(
+        authorization: Option<&[u8]>,
+        method: &str,
+        path_and_query: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        prices: &PriceList,
+    ) -> Result<Self, Rejection> {
+        let value = authorization.ok_or(Rejection::MissingCredential)?;
+        let credential = Credential::from_authorization(value).map_err(Rejection::Malformed)?;
+        if prices.class(credential.body.class_index).is_none() {
+            return Err(Rejection::UnknownClass(credential.body.class_index));
+        }
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let route = prices
+            .route(method, path)
+            .cloned()
+            .ok_or_else(|| Rejection::UnknownRoute {
+                method: method.to_owned(),
+                path: path.to_owned(),
+            })?;
+        let signed = payload::signed_headers(
+            prices.signed_headers(),
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+        );
+        let payload_digest = payload::payload_digest(
+            &credential.body.nullifier,
+            method,
+            path_and_query,
+            &signed,
+            body,
+        );
+        Ok(Self {
+            share_x: derive::share_x(&credential.body.request_key),
+            credential,
+            payload_digest,
+            route,
+        })
+    }
+
+    /// The nullifier `N`.
+    pub fn nullifier(&self) -> Fr {
+        self.credential.body.nullifier
+    }
+
+    /// Whether the request key's signature over this payload verifies (`verify_strict`).
+    pub fn signature_holds(&self) -> bool {
+        self.credential
+            .body
+            .request_key
+            .verify_strict(&self.payload_digest, &self.credential.signature)
+            .is_ok()
+    }
+}
+
+/// Step 3 done: the signature and the proof verified against the gateway's own public
+/// inputs. Only [`Verifier::verify`] makes one.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    presented: Presented,
+    class_cost: u64,
+}
+
+impl Verified {
+    /// What was verified.
+    pub fn presented(&self) -> &Presented {
+        &self.presented
+    }
+
+    /// `C_c`, from the class index.
+    pub fn class_cost(&self) -> u64 {
+        self.class_cost
+    }
+}
+
+/// Verifies credentials under the vault's pinned request verifying key, and limits how many
+/// invalid ones per second it looks at (globally: behind a relay one connection is many
+/// users).
+pub struct Verifier {
+    key: VerifierKey,
+    limit_per_second: u64,
+    /// `second << 32 | failures in that second`.
+    window: AtomicU64,
+}
+
+impl Verifier {
+    /// A verifier for `key`, whose hash the caller has checked against the vault's.
+    pub fn new(key: VerifierKey, invalid_per_second: u32) -> Self {
+        Self {
+            key,
+            limit_per_second: u64::from(invalid_per_second),
+            window: AtomicU64::new(0),
+        }
+    }
+
+    /// The verifying key's hash.
+    pub fn key_hash(&self) -> [u8; 32] {
+        self.key.key_hash()
+    }
+
+    fn now_second() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            & 0xffff_ffff
+    }
+
+    fn over_limit(&self) -> bool {
+        let window = self.window.load(Ordering::Relaxed);
+        window >> 32 == Self::now_second() && (window & 0xffff_ffff) >= self.limit_per_second
+    }
+
+    fn count_failure(&self) {
+        let second = Self::now_second();
+        let _ = self
+            .window
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |window| {
+                Some(if window >> 32 == second {
+                    window + 1
+                } else {
+                    second << 32 | 1
+                })
+            });
+    }
+
+    /// Step 3: the state key by number (registered, accepted for requests), `C_c` by class
+    /// index, the root one the gateway computed, the Ed25519 signature, then the proof.
+    /// CPU-bound (about a millisecond): call it off the async threads.
+    pub fn verify(
+        &self,
+        deployment: &Deployment,
+        keys: &[(u32, PublicKey)],
+        prices: &PriceList,
+        tree: &TreeView,
+        presented: Presented,
+    ) -> Result<Verified, Rejection> {
+        if self.over_limit() {
+            return Err(Rejection::RateLimited);
+        }
+        let result = self.check(deployment, keys, prices, tree, &presented);
+        match result {
+            Ok(class_cost) => Ok(Verified {
+                presented,
+                class_cost,
+            }),
+            Err(rejection) => {
+                self.count_failure();
+                Err(rejection)
+            }
+        }
+    }
+
+    fn check(
+        &self,
+        deployment: &Deployment,
+        keys: &[(u32, PublicKey)],
+        prices: &PriceList,
+        tree: &TreeView,
+        presented: &Presented,
+    ) -> Result<u64, Rejection> {
+        let body = &presented.credential.body;
+        let key = keys
+            .iter()
+            .find(|(number, _)| *number == body.key_number)
+            .map(|(_, key)| key)
+            .ok_or(Rejection::UnknownKey(body.key_number))?;
+        let class_cost = prices
+            .class(body.class_index)
+            .ok_or(Rejection::UnknownClass(body.class_index))?;
+        if !tree.has_root(&body.root) {
+            return Err(Rejection::UnknownRoot);
+        }
+        if !presented.signature_holds() {
+            return Err(Rejection::BadRequestSignature);
+        }
+        let public = RequestPublic {
+            dom: deployment.dom,
+            root: body.root,
+            public_key: key.0.affine(),
+            class_cost,
+            hour: body.hour,
+            nullifier: body.nullifier,
+            share_x: presented.share_x,
+            share_y: body.share_y,
+            published_state: body.published_state.affine(),
+        };
+        self.key
+            .verify(&public.to_field_elements(), &body.proof)
+            .map_err(|_| Rejection::InvalidProof)?;
+        Ok(class_cost)
+    }
+}
