@@ -5,6 +5,7 @@
 
 mod bench_net;
 mod bench_zk;
+mod demo;
 mod fetch;
 mod mixnet;
 mod relay;
@@ -25,6 +26,9 @@ struct Cli {
 /// The roles and tools of nullgate.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole system on one machine: paid, private chat calls from an agent through the
+    /// proxy, the relay and the gateway, with a summary table.
+    Demo(demo::Args),
     /// Measure the figures of TARGETS.md.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -57,10 +61,21 @@ enum BenchCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Logs go to stderr, warnings by default (RUST_LOG to change); nothing that links
+    // requests is ever logged.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(BenchCommand::Zk(args)) => bench_zk::run(args),
         Command::Bench(BenchCommand::Net(args)) => bench_net::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Relay(args) => relay::run(args),
         Command::Fetch(args) => fetch::run(args),

@@ -1,0 +1,798 @@
+//! The client core (PROTOCOL §5, §6 end, §9): notes, pre-generated credentials, the
+//! journalled request, and the receipt checked before the state advances.
+//!
+//! A request goes through two types: [`Client::prepare`] picks a free note, takes its
+//! pre-generated credential (proving on the spot only if there is none fresh), signs the
+//! payload digest and journals the request, fsynced, marked as possibly sent; [`Prepared`]
+//! then goes out with [`Client::send`]. From the moment it is journalled, the index is
+//! settled only by a receipt: after a crash, [`Client::recover`] re-sends the journalled
+//! bytes exactly, never a different request at that index.
+//!
+//! One request is in flight per note; several notes give concurrency.
+
+use std::{
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use nullgate_chain::{Address, BlockRef, NoteStatus as ChainStatus, Vault};
+use nullgate_net::{HttpRequest, HttpResponse, IsolationId, Transport};
+use nullgate_protocol::{
+    credential::{ProofContext, UnsignedCredential},
+    payload,
+    price::PriceList,
+    receipt::{RECEIPT_HEADER, Receipt},
+    rejection::Problem,
+};
+use nullgate_zk::{
+    Fr,
+    circuit::request::RequestWitness,
+    curve::Point,
+    derive,
+    field::fr_to_bytes,
+    groth16::ProverKey,
+    note::{self, Note},
+    state::StateValue,
+};
+
+use crate::{
+    journal::{Journal, JournalEntry},
+    paid::{PaidRequest, PaidResponse, PayError, Payer},
+    trust::{ChainView, TrustError, Trusted, fetch_tree},
+    wallet::{NoteEntry, NoteState, NoteStatus, Wallet},
+};
+
+/// How a client behaves.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The authority sealed requests name (the gateway's).
+    pub authority: String,
+    /// The class index credentials are pre-generated for until a note has been used (then
+    /// the class it was last used with).
+    pub default_class: u8,
+    /// How often a 503 "still running" is retried before the note is held for later.
+    pub in_progress_retries: u32,
+}
+
+/// A credential proven ahead of its request (§5 steps 1–5).
+#[derive(Clone, Debug)]
+struct Pregenerated {
+    unsigned: UnsignedCredential,
+    index: u32,
+    class: u8,
+    root: Fr,
+    hour: u32,
+}
+
+#[derive(Default, Debug)]
+struct Slot {
+    busy: bool,
+    proving: bool,
+    class: Option<u8>,
+    pregenerated: Option<Pregenerated>,
+}
+
+/// What the client measured (for `nullgate demo` and benches). Nothing here links calls.
+#[derive(Clone, Debug, Default)]
+pub struct ClientStats {
+    /// Milliseconds of each proof made.
+    pub proof_ms: Vec<f64>,
+    /// Calls served by a pre-generated credential.
+    pub pregenerated_used: u64,
+    /// Calls that had to prove on the spot.
+    pub proved_on_demand: u64,
+    /// Microseconds of sign + journal write per call (sealing happens in the transport).
+    pub critical_path_us: Vec<f64>,
+    /// Receipts checked and applied.
+    pub receipts: u64,
+    /// Credits charged by those receipts.
+    pub charged: u64,
+}
+
+struct Inner<T> {
+    transport: T,
+    vault: Arc<Vault>,
+    trusted: Trusted,
+    prover: Arc<ProverKey>,
+    config: ClientConfig,
+    wallet: Mutex<Wallet>,
+    journal: Journal,
+    view: RwLock<Option<ChainView>>,
+    slots: Mutex<Vec<Slot>>,
+    stats: Mutex<ClientStats>,
+    freed: tokio::sync::Notify,
+}
+
+/// The client: a wallet, its journal, a transport to the gateway, and the pinned keys.
+pub struct Client<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Client<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// A request journalled and ready to leave (§5 step 7 done).
+#[derive(Debug)]
+pub struct Prepared {
+    slot: usize,
+    entry: JournalEntry,
+}
+
+impl Prepared {
+    /// The exact bytes that will be sent (and re-sent after a crash).
+    pub fn request_bytes(&self) -> &[u8] {
+        &self.entry.request
+    }
+}
+
+fn wallet_error(e: impl std::fmt::Display) -> PayError {
+    PayError::Wallet(e.to_string())
+}
+
+impl<T: Transport + 'static> Client<T> {
+    /// A client over an open wallet, checked deployment and pinned transport.
+    pub fn new(
+        wallet: Wallet,
+        transport: T,
+        vault: Arc<Vault>,
+        trusted: Trusted,
+        prover: Arc<ProverKey>,
+        config: ClientConfig,
+    ) -> Result<Self, PayError> {
+        let journal = Journal::open(wallet.journal_dir()).map_err(wallet_error)?;
+        for slot in 0..wallet.notes().len() {
+            journal.prepare(slot).map_err(wallet_error)?;
+        }
+        let slots = (0..wallet.notes().len()).map(|_| Slot::default()).collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                transport,
+                vault,
+                trusted,
+                prover,
+                config,
+                wallet: Mutex::new(wallet),
+                journal,
+                view: RwLock::new(None),
+                slots: Mutex::new(slots),
+                stats: Mutex::new(ClientStats::default()),
+                freed: tokio::sync::Notify::new(),
+            }),
+        })
+    }
+
+    /// What the client measured so far.
+    pub fn stats(&self) -> ClientStats {
+        self.inner
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The notes as the wallet holds them.
+    pub fn notes(&self) -> Vec<NoteEntry> {
+        self.inner.wallet().notes().to_vec()
+    }
+
+    /// The checked deployment.
+    pub fn trusted(&self) -> &Trusted {
+        &self.inner.trusted
+    }
+
+    /// Deposits one note per amount from `from` in one transaction. The secrets are in the
+    /// wallet, fsynced, before the transaction is sent, so a crash cannot lose a deposit.
+    pub async fn deposit(&self, from: Address, amounts: &[u64]) -> Result<(), PayError> {
+        let mut notes = Vec::new();
+        {
+            let mut wallet = self.inner.wallet();
+            for &amount in amounts {
+                let secret = random_secret();
+                let slot = wallet
+                    .add_note(NoteEntry::new(secret, amount))
+                    .map_err(wallet_error)?;
+                self.inner.journal.prepare(slot).map_err(wallet_error)?;
+                notes.push((note::commitment(&secret), amount));
+            }
+            let mut slots = self.inner.slots();
+            while slots.len() < wallet.notes().len() {
+                slots.push(Slot::default());
+            }
+        }
+        self.inner
+            .vault
+            .deposit_many(from, &notes)
+            .await
+            .map_err(|e| PayError::Wallet(format!("deposit: {e}")))?;
+        Ok(())
+    }
+
+    /// Follows the chain: activates notes whose deposits are final, re-syncs the tree when
+    /// it grew (checked against the chain), re-sends journalled requests, and
+    /// pre-generates the next credential of every idle note.
+    pub async fn sync(&self) -> Result<(), TrustError> {
+        let inner = &self.inner;
+        let finalized = inner.vault.ledger().finalized().await?;
+        let pending: Vec<(usize, Fr)> = inner
+            .wallet()
+            .notes()
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.status == NoteStatus::Pending)
+            .map(|(i, n)| (i, n.secret))
+            .collect();
+        for (slot, secret) in pending {
+            let record = inner
+                .vault
+                .note(
+                    &note::commitment(&secret),
+                    BlockRef::Number(finalized.number),
+                )
+                .await?;
+            if record.status == ChainStatus::Active {
+                inner
+                    .wallet()
+                    .update(slot, |n| {
+                        n.note_id = Some(record.note_id);
+                        n.expiry = Some(record.expiry);
+                        n.status = NoteStatus::Active;
+                    })
+                    .map_err(|e| TrustError::Gateway(format!("wallet: {e}")))?;
+            }
+        }
+        let (count, _) = inner
+            .vault
+            .deposit_state(BlockRef::Number(finalized.number))
+            .await?;
+        let hour = u32::try_from(finalized.timestamp / 3600).unwrap_or(u32::MAX);
+        let stale = inner
+            .view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_none_or(|v| v.count != count);
+        if stale {
+            let view = fetch_tree(&inner.vault, &inner.transport, &inner.config.authority).await?;
+            *inner.view.write().unwrap_or_else(|e| e.into_inner()) = Some(view);
+        } else if let Some(view) = inner
+            .view
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            view.hour = hour;
+        }
+        self.recover().await;
+        self.pregenerate_idle();
+        Ok(())
+    }
+
+    /// Re-sends every journalled request byte for byte (after a restart or a failed send)
+    /// and applies the receipts that come back.
+    pub async fn recover(&self) {
+        let pending = match self.inner.journal.pending() {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the journal");
+                return;
+            }
+        };
+        for (slot, entry) in pending {
+            let index = self.inner.wallet().note(slot).map(|n| n.state.index);
+            if index != Some(entry.index) {
+                // The state was saved past it before the slot was cleared: settled.
+                let _ = self.inner.journal.clear(slot);
+                continue;
+            }
+            if !self.inner.claim(slot) {
+                continue;
+            }
+            let _ = self.send(Prepared { slot, entry }).await;
+        }
+    }
+
+    /// Starts proving the next credential of every idle active note that lacks a fresh one.
+    pub fn pregenerate_idle(&self) {
+        let count = self.inner.slots().len();
+        for slot in 0..count {
+            self.inner.clone().spawn_pregenerate(slot);
+        }
+    }
+
+    /// Waits until every idle note has a fresh pre-generated credential (or `timeout`).
+    pub async fn wait_pregenerated(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.inner.slots().iter().all(|s| !s.proving) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// §5 steps 1–7: a free note that can pay class `request.class_index`, its credential
+    /// (pre-generated if fresh), the signature over the payload, the fsynced journal entry.
+    pub async fn prepare(&self, request: &PaidRequest) -> Result<Prepared, PayError> {
+        let inner = &self.inner;
+        let prices = &inner.trusted.prices;
+        let class_cost = prices
+            .class(request.class_index)
+            .ok_or(PayError::NoSuchClass(request.class_index))?;
+        let slot = loop {
+            match inner.take_note(class_cost)? {
+                Some(slot) => break slot,
+                None => {
+                    // Every able note is busy: wait for one to finish.
+                    tokio::time::timeout(Duration::from_secs(60), inner.freed.notified())
+                        .await
+                        .map_err(|_| PayError::NoNote {
+                            class_cost,
+                            reason: "every note is busy".into(),
+                        })?;
+                }
+            }
+        };
+        let result = self.prepare_on(slot, request, class_cost).await;
+        if result.is_err() {
+            inner.release(slot);
+        }
+        result
+    }
+
+    async fn prepare_on(
+        &self,
+        slot: usize,
+        request: &PaidRequest,
+        class_cost: u64,
+    ) -> Result<Prepared, PayError> {
+        let inner = &self.inner;
+        inner.slots()[slot].class = Some(request.class_index);
+        let note = inner
+            .wallet()
+            .note(slot)
+            .copied()
+            .ok_or(PayError::Wallet("no such note".into()))?;
+        let view = inner
+            .view()
+            .ok_or(PayError::Prover("the note tree is not synced yet".into()))?;
+        // A proof of this note already under way is the one to use: wait for it rather
+        // than prove twice.
+        let mut waited = false;
+        while inner.slots()[slot].proving {
+            waited = true;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let fresh = inner.slots()[slot].pregenerated.take().filter(|p| {
+            p.index == note.state.index
+                && p.class == request.class_index
+                && p.root == view.root
+                && p.hour == view.hour
+        });
+        let unsigned = match fresh {
+            Some(p) => {
+                // Counted as pre-generated only if it was ready when the call came.
+                if waited {
+                    inner.stats().proved_on_demand += 1;
+                } else {
+                    inner.stats().pregenerated_used += 1;
+                }
+                p.unsigned
+            }
+            None => {
+                inner.stats().proved_on_demand += 1;
+                let task = inner.clone();
+                let class = request.class_index;
+                tokio::task::spawn_blocking(move || task.prove(&note, class, &view))
+                    .await
+                    .map_err(|e| PayError::Prover(e.to_string()))??
+                    .unsigned
+            }
+        };
+        let started = Instant::now();
+        let secret = note.secret;
+        let index = note.state.index;
+        let mut http_request = HttpRequest::new(
+            request.method.clone(),
+            "https",
+            &inner.config.authority,
+            &request.path_and_query,
+        );
+        for (name, value) in &request.headers {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_bytes(value),
+            ) {
+                http_request.headers.append(name, value);
+            }
+        }
+        http_request.body = request.body.clone();
+        let signed = payload::signed_headers(
+            inner.trusted.prices.signed_headers(),
+            http_request
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_bytes())),
+        );
+        let digest = payload::payload_digest(
+            &unsigned.nullifier,
+            request.method.as_str(),
+            &request.path_and_query,
+            &signed,
+            &request.body,
+        );
+        let esk = derive::request_signing_key(&secret, index);
+        let nullifier = fr_to_bytes(&unsigned.nullifier);
+        let published_state = unsigned.published_state.to_bytes();
+        let credential = unsigned.sign(&esk, &digest);
+        http_request.headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&credential.to_authorization())
+                .map_err(|e| PayError::Prover(e.to_string()))?,
+        );
+        let bytes = http_request
+            .to_bhttp()
+            .map_err(|e| PayError::Transport(e.to_string()))?;
+        let entry = JournalEntry {
+            index,
+            class_cost,
+            nullifier,
+            published_state,
+            request: bytes,
+            // Set before any byte leaves: a torn later rewrite can then never hide it.
+            sent: true,
+        };
+        inner.journal.write(slot, &entry).map_err(wallet_error)?;
+        inner
+            .stats()
+            .critical_path_us
+            .push(started.elapsed().as_secs_f64() * 1e6);
+        Ok(Prepared { slot, entry })
+    }
+
+    /// Sends a journalled request and settles its index by the receipt that comes back.
+    /// Without a receipt the journal entry stays, and the note is held until a re-send
+    /// settles it.
+    pub async fn send(&self, prepared: Prepared) -> Result<PaidResponse, PayError> {
+        let slot = prepared.slot;
+        let result = self.send_inner(&prepared).await;
+        self.inner.release(slot);
+        if result.is_ok() {
+            self.inner.clone().spawn_pregenerate(slot);
+        }
+        result
+    }
+
+    async fn send_inner(&self, prepared: &Prepared) -> Result<PaidResponse, PayError> {
+        let inner = &self.inner;
+        let entry = &prepared.entry;
+        let mut attempts = 0;
+        let response = loop {
+            let request = HttpRequest::from_bhttp(&entry.request)
+                .map_err(|e| PayError::Transport(e.to_string()))?;
+            let response = inner
+                .transport
+                .send(request, IsolationId::fresh())
+                .await
+                .map_err(|e| PayError::Transport(e.to_string()))?;
+            if response.status == http::StatusCode::SERVICE_UNAVAILABLE
+                && receipt_of(&response).is_none()
+                && attempts < inner.config.in_progress_retries
+            {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(250 * u64::from(attempts))).await;
+                continue;
+            }
+            break response;
+        };
+        let Some(receipt) = receipt_of(&response) else {
+            let detail = serde_json::from_slice::<Problem>(&response.body)
+                .map(|p| p.title)
+                .unwrap_or_else(|_| format!("status {}", response.status));
+            return Err(PayError::Refused {
+                status: response.status.as_u16(),
+                detail,
+            });
+        };
+        let receipt = receipt.map_err(|e| PayError::BadReceipt(e.to_string()))?;
+        inner.settle(prepared.slot, entry, &receipt)?;
+        if response.status == http::StatusCode::CONFLICT {
+            return Err(PayError::Refused {
+                status: 409,
+                detail: "this index was used by another copy of the wallet; the state advanced, send again".into(),
+            });
+        }
+        let mut headers = response.headers.clone();
+        headers.remove(RECEIPT_HEADER);
+        Ok(PaidResponse {
+            status: response.status,
+            headers,
+            body: strip_nullgate_events(&response.body),
+            receipt,
+            class_cost: entry.class_cost,
+        })
+    }
+
+    /// `pay` in two steps, for callers that need the journalled bytes in between.
+    pub async fn pay_request(&self, request: PaidRequest) -> Result<PaidResponse, PayError> {
+        let prepared = self.prepare(&request).await?;
+        self.send(prepared).await
+    }
+}
+
+/// A uniformly random non-zero note secret from the OS generator (rejection sampling
+/// below `p` keeps it uniform).
+fn random_secret() -> Fr {
+    use rand::RngCore;
+    loop {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        if let Ok(value) = nullgate_zk::field::fr_from_bytes(&bytes, "secret")
+            && value != Fr::from(0u64)
+        {
+            return value;
+        }
+    }
+}
+
+/// The receipt of a response: header, or trailer for a streamed one.
+fn receipt_of(response: &HttpResponse) -> Option<Result<Receipt, nullgate_protocol::WireError>> {
+    response
+        .headers
+        .get(RECEIPT_HEADER)
+        .or_else(|| response.trailers.get(RECEIPT_HEADER))
+        .map(|value| Receipt::from_header(value.as_bytes()))
+}
+
+/// Removes the gateway's own SSE events (`nullgate-receipt`, `nullgate-cutoff`) that an
+/// agent's SDK would not understand.
+fn strip_nullgate_events(body: &Bytes) -> Bytes {
+    let needle = b"event: nullgate-";
+    if !body.windows(needle.len()).any(|w| w == needle) {
+        return body.clone();
+    }
+    let text = String::from_utf8_lossy(body);
+    let kept: Vec<&str> = text
+        .split_inclusive("\n\n")
+        .filter(|event| !event.starts_with("event: nullgate-"))
+        .collect();
+    Bytes::from(kept.concat())
+}
+
+impl<T: Transport + 'static> Inner<T> {
+    fn wallet(&self) -> std::sync::MutexGuard<'_, Wallet> {
+        self.wallet.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, ClientStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn view(&self) -> Option<ChainView> {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A free active note with balance for `class_cost` and no journalled request, marked
+    /// busy; prefers one with a pre-generated credential. `Ok(None)`: all such notes busy.
+    fn take_note(&self, class_cost: u64) -> Result<Option<usize>, PayError> {
+        let wallet = self.wallet();
+        let pending: Vec<usize> = self
+            .journal
+            .pending()
+            .map_err(wallet_error)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        let mut slots = self.slots();
+        let able: Vec<usize> = wallet
+            .notes()
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| {
+                n.status == NoteStatus::Active
+                    && n.state.balance >= class_cost
+                    && !pending.contains(i)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if able.is_empty() {
+            return Err(PayError::NoNote {
+                class_cost,
+                reason: "no active note has that balance and no request waiting for a re-send"
+                    .into(),
+            });
+        }
+        let free = able
+            .iter()
+            .copied()
+            .filter(|&i| !slots[i].busy)
+            .max_by_key(|&i| slots[i].pregenerated.is_some());
+        if let Some(slot) = free {
+            slots[slot].busy = true;
+        }
+        Ok(free)
+    }
+
+    /// Marks `slot` busy if it is free.
+    fn claim(&self, slot: usize) -> bool {
+        let mut slots = self.slots();
+        match slots.get_mut(slot) {
+            Some(s) if !s.busy => {
+                s.busy = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn release(&self, slot: usize) {
+        if let Some(s) = self.slots().get_mut(slot) {
+            s.busy = false;
+        }
+        self.freed.notify_waiters();
+    }
+
+    /// Proves the next credential of `entry` for class `class` under `view`.
+    fn prove(
+        &self,
+        entry: &NoteEntry,
+        class: u8,
+        view: &ChainView,
+    ) -> Result<Pregenerated, PayError> {
+        let (Some(note_id), Some(expiry)) = (entry.note_id, entry.expiry) else {
+            return Err(PayError::Prover(
+                "the note's deposit is not final yet".into(),
+            ));
+        };
+        let class_cost = self
+            .trusted
+            .prices
+            .class(class)
+            .ok_or(PayError::NoSuchClass(class))?;
+        let note = Note {
+            secret: entry.secret,
+            note_id,
+            deposit: entry.deposit,
+            expiry,
+        };
+        let witness = RequestWitness {
+            note,
+            path: view
+                .tree
+                .path(note_id)
+                .map_err(|e| PayError::Prover(e.to_string()))?,
+            state: StateValue::new(entry.state.balance, entry.state.index, note_id)
+                .map_err(|e| PayError::Prover(e.to_string()))?,
+            blinding: entry.state.blinding,
+            signature: entry.state.signature,
+        };
+        let (number, key) = &self.trusted.deployment.current_key;
+        // Genesis credentials name the current key; later ones the key that signed.
+        let key_number = if entry.state.signature.is_some() {
+            entry.state.key_number
+        } else {
+            *number
+        };
+        let started = Instant::now();
+        let (unsigned, _) = UnsignedCredential::prove(
+            &self.prover,
+            &ProofContext {
+                dom: self.trusted.deployment.dom,
+                root: view.root,
+                state_key: (key_number, key),
+                class: (class, class_cost),
+                hour: view.hour,
+            },
+            &witness,
+            &mut rand::rngs::OsRng,
+        )
+        .map_err(|e| PayError::Prover(e.to_string()))?;
+        self.stats()
+            .proof_ms
+            .push(started.elapsed().as_secs_f64() * 1e3);
+        Ok(Pregenerated {
+            unsigned,
+            index: entry.state.index,
+            class,
+            root: view.root,
+            hour: view.hour,
+        })
+    }
+
+    fn spawn_pregenerate(self: Arc<Self>, slot: usize) {
+        let Some(view) = self.view() else { return };
+        let Some(entry) = self.wallet().note(slot).copied() else {
+            return;
+        };
+        let class = {
+            let mut slots = self.slots();
+            let s = &mut slots[slot];
+            let class = s.class.unwrap_or(self.config.default_class);
+            let fresh = s.pregenerated.as_ref().is_some_and(|p| {
+                p.index == entry.state.index
+                    && p.class == class
+                    && p.root == view.root
+                    && p.hour == view.hour
+            });
+            let able = entry.status == NoteStatus::Active
+                && self
+                    .trusted
+                    .prices
+                    .class(class)
+                    .is_some_and(|c| entry.state.balance >= c);
+            if s.busy || s.proving || fresh || !able {
+                return;
+            }
+            s.proving = true;
+            class
+        };
+        let task = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = task.prove(&entry, class, &view);
+            let mut slots = task.slots();
+            slots[slot].proving = false;
+            match result {
+                Ok(pregenerated) => slots[slot].pregenerated = Some(pregenerated),
+                Err(error) => tracing::warn!(%error, "pre-generating a credential failed"),
+            }
+        });
+    }
+
+    /// §6 end: checks the receipt, then stores `(B−Δ, m+1, r+ε, σ')` and clears the journal.
+    fn settle(&self, slot: usize, entry: &JournalEntry, receipt: &Receipt) -> Result<(), PayError> {
+        let nullifier = nullgate_zk::field::fr_from_bytes(&entry.nullifier, "nullifier")
+            .map_err(|e| PayError::BadReceipt(e.to_string()))?;
+        let published = Point::from_bytes(&entry.published_state, "A_pub")
+            .map_err(|e| PayError::BadReceipt(e.to_string()))?;
+        let deployment = &self.trusted.deployment;
+        receipt
+            .check(&deployment.dom, &nullifier, &published, entry.class_cost, &[deployment.current_key])
+            .map_err(|e| {
+                tracing::error!(%e, "a receipt does not check out; the note is held for a safe exit");
+                PayError::BadReceipt(e.to_string())
+            })?;
+        let mut wallet = self.wallet();
+        let note = *wallet
+            .note(slot)
+            .ok_or(PayError::Wallet("no such note".into()))?;
+        if note.state.index != entry.index {
+            return Err(PayError::Wallet(
+                "the journal entry is not the note's next index".into(),
+            ));
+        }
+        let epsilon = derive::rerandomiser(&note.secret, entry.index);
+        let state = NoteState {
+            balance: note.state.balance - receipt.charge,
+            index: entry.index + 1,
+            blinding: note.state.blinding + epsilon,
+            signature: Some(receipt.signature),
+            key_number: receipt.key_number,
+        };
+        wallet.set_state(slot, state).map_err(wallet_error)?;
+        drop(wallet);
+        self.journal.clear(slot).map_err(wallet_error)?;
+        let mut stats = self.stats();
+        stats.receipts += 1;
+        stats.charged += receipt.charge;
+        Ok(())
+    }
+}
+
+impl<T: Transport + 'static> Payer for Client<T> {
+    fn price_list(&self) -> &PriceList {
+        &self.inner.trusted.prices
+    }
+
+    async fn pay(&self, request: PaidRequest) -> Result<PaidResponse, PayError> {
+        self.pay_request(request).await
+    }
+}

@@ -1,0 +1,22 @@
+//! # nullgate-client: paying for API calls without being recognised
+//!
+//! Everything that runs on the user's machine (`docs/spec/PROTOCOL.md` §3–§5, §9):
+//!
+//! - [`wallet`]: the wallet file (notes, their private states), written atomically and
+//!   locked against a second process, and the per-note [`journal`] that makes a request
+//!   survive a crash: a request is journalled, fsynced, before any byte of it leaves.
+//! - [`trust`]: the deployment and the note tree, each checked against the chain.
+//! - [`client`]: the core: pre-generated credentials, the journalled request, receipts
+//!   checked before the state advances.
+//! - [`paid`]: what a paid call is, as the proxy hands it to the core and gets it back.
+//! - [`proxy`]: `nullgate proxy`, the OpenAI-compatible server on 127.0.0.1 that agents
+//!   point their base URL at; it strips what identifies the user and picks the cost class.
+//!
+//! This crate never logs request contents, prompts or anything that links requests.
+
+pub mod client;
+pub mod journal;
+pub mod paid;
+pub mod proxy;
+pub mod trust;
+pub mod wallet;
