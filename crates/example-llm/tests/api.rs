@@ -114,7 +114,10 @@ async fn unstreamed_answer_has_the_openai_shape_and_real_usage() {
     assert_eq!(choice["finish_reason"], "stop");
     let text = choice["message"]["content"].as_str().unwrap();
     assert!(text.starts_with("Example reply from"), "{text}");
-    assert!(!text.contains("capital of France"), "the prompt is never quoted: {text}");
+    assert!(
+        !text.contains("capital of France"),
+        "the prompt is never quoted: {text}"
+    );
 
     let usage = &answer["usage"];
     assert_eq!(
