@@ -5,37 +5,14 @@
 //! It ends with a table (or `--json`): calls, credits against caps, proof times, latency,
 //! and what the gateway stored.
 
-use std::{
-    io::Write,
-    net::SocketAddr,
-    path::PathBuf,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{io::Write, path::PathBuf, sync::Arc, time::Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use nullgate_chain::Ledger;
-use nullgate_client::{
-    client::{Client, ClientConfig},
-    proxy::{Proxy, ProxyConfig},
-    trust::trust,
-    wallet::{VaultId, Wallet},
-};
-use nullgate_gateway::{
-    Gateway,
-    config::Limits,
-    dev::{DEV_AUTHORITY, DevDeployment, demo_price_list},
-    store::{NullifierStore, sqlite::SqliteStore},
-    upstream::Upstream,
-};
-use nullgate_net::ohttp::{OhttpTransport, RelayConfig, relay_router};
 use nullgate_protocol::price::Pricing;
-use nullgate_zk::{
-    groth16::CircuitKind,
-    keys::{DEV_SEED, dev_setup},
-};
 use serde::Serialize;
+
+use crate::stack::{self, Stack, StackOptions};
 
 /// Options of `nullgate demo`.
 #[derive(Debug, clap::Args)]
@@ -123,6 +100,9 @@ fn median(values: &[f64]) -> f64 {
     sorted[sorted.len() / 2]
 }
 
+/// The `max_tokens` of every agent call.
+const MAX_TOKENS: u64 = 64;
+
 const PROMPTS: [&str; 6] = [
     "Summarise the causes of the French revolution in two sentences.",
     "What is a zero-knowledge proof, for a ten year old?",
@@ -157,44 +137,6 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     };
     say("nullgate demo: DEV keys (anyone can forge proofs under them: never for real money)");
 
-    // DEV keys, with a progress bar.
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(2).with_style(
-            ProgressStyle::with_template("DEV setup {msg:8} [{bar:30}] {pos}/{len} {elapsed}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        )
-    };
-    bar.set_message("request");
-    let request_key = Arc::new(
-        tokio::task::spawn_blocking(|| dev_setup(CircuitKind::Request, &DEV_SEED)).await??,
-    );
-    bar.inc(1);
-    bar.set_message("exit");
-    let exit_key =
-        tokio::task::spawn_blocking(|| dev_setup(CircuitKind::Exit, &DEV_SEED)).await??;
-    bar.inc(1);
-    bar.finish();
-
-    // The chain and the vault.
-    let dev = DevDeployment::deploy(request_key.clone(), &exit_key, demo_price_list()).await?;
-    say(&format!(
-        "embedded chain: vault at {} (chain 31337)",
-        dev.vault.address()
-    ));
-
-    // The upstream.
-    let example = match &args.upstream {
-        Some(_) => None,
-        None => Some(nullgate_example_llm::start(Default::default()).await?),
-    };
-    let upstream_url = match (&args.upstream, &example) {
-        (Some(url), _) => url.clone(),
-        (None, Some(example)) => example.base_url(),
-        (None, None) => unreachable!(),
-    };
     let key = match &args.upstream_key_env {
         Some(var) => Some(
             std::env::var(var).with_context(|| format!("--upstream-key-env: {var} is not set"))?,
@@ -205,120 +147,32 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         .model
         .clone()
         .unwrap_or_else(|| nullgate_example_llm::DEFAULT_MODEL.to_owned());
-
-    // The gateway.
-    let store = Arc::new(SqliteStore::open(&dir.join("gateway.sqlite"), 24)?);
-    let limits = Limits {
-        poll_ms: 100,
-        ..Limits::default()
-    };
-    let gateway = Gateway::start(dev.gateway_parts(
-        store.clone() as Arc<dyn NullifierStore>,
-        Upstream::new(&upstream_url, key)?,
-        limits,
-    ))
-    .await?;
-    let gateway_addr = serve(gateway.router()).await?;
-    say(&format!(
-        "gateway on {gateway_addr} in front of {upstream_url}"
-    ));
-
-    // The relay.
-    let relay_addr = serve(relay_router(RelayConfig {
-        gateway: format!("http://{gateway_addr}/ohttp").parse()?,
-        max_request: 2 << 20,
-    }))
-    .await?;
-    say(&format!("OHTTP relay on {relay_addr}"));
-
-    // The wallet: the OHTTP key comes through the relay, pinned by the chain's hash.
-    let transport = OhttpTransport::through_relay(
-        format!("http://{relay_addr}/").parse()?,
-        &dev.vault.summary().await?.ohttp_keys_hash.0,
-    )
-    .await?;
-    let trusted = trust(&dev.vault, &request_key, &transport, DEV_AUTHORITY).await?;
-    let wallet = Wallet::create(
-        dir.join("wallet"),
-        VaultId {
-            chain_id: trusted.deployment.chain_id,
-            vault: trusted.deployment.vault,
-        },
-    )?;
-    // Credentials are pre-generated for the class the proxy picks for the agent's calls:
-    // prompt bytes bound the prompt tokens, max_tokens the completion (see the proxy).
-    let longest = PROMPTS
+    let typical_body = PROMPTS
         .iter()
         .map(|p| chat_body(&model, p, true).to_string().len())
         .max()
         .unwrap_or(0);
-    let chat_class = match dev
-        .price_list
-        .route("POST", "/v1/chat/completions")
-        .map(|r| r.pricing)
-    {
-        Some(Pricing::OpenAiTokens { prompt, completion }) => dev
-            .price_list
-            .class_for(prompt * (longest as u64 + 64) + completion * 64)
-            .map_or(0, |(index, _)| index),
-        _ => 0,
-    };
-    let client = Client::new(
-        wallet,
-        transport,
-        dev.vault.clone(),
-        trusted.clone(),
-        request_key.clone(),
-        ClientConfig {
-            authority: DEV_AUTHORITY.into(),
-            default_class: chat_class,
-            in_progress_retries: 8,
-        },
-    )?;
-    let depositor = dev.ledger.accounts()[1];
-    client
-        .deposit(depositor, &vec![args.deposit; args.notes])
-        .await?;
-    say(&format!(
-        "deposited {} notes of {} credits",
-        args.notes, args.deposit
-    ));
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new_spinner()
-            .with_message("syncing the note tree and pre-generating credentials")
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        bar.tick();
-        match client.sync().await {
-            Ok(()) if client.notes().iter().all(|n| n.note_id.is_some()) => break,
-            Ok(()) => {}
-            Err(error) if Instant::now() > deadline => return Err(error.into()),
-            Err(_) => {}
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    client.pregenerate_idle();
-    client.wait_pregenerated(Duration::from_secs(120)).await;
-    bar.finish_and_clear();
-
-    // The proxy.
-    let proxy = Proxy::bind(
-        Arc::new(client.clone()),
-        ProxyConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..ProxyConfig::default()
-        },
-    )
+    let stack = stack::start(&StackOptions {
+        notes: args.notes,
+        deposit: args.deposit,
+        upstream: args.upstream.clone(),
+        upstream_key: key,
+        dir: dir.clone(),
+        quiet,
+        typical_body,
+        max_tokens: MAX_TOKENS,
+    })
     .await?;
-    let proxy_url = format!("http://{}/v1", proxy.local_addr());
-    tokio::spawn(proxy.run(std::future::pending()));
-    say(&format!(
-        "proxy on {proxy_url} (OPENAI_BASE_URL; no API key needed)"
-    ));
-
+    let Stack {
+        dev,
+        example,
+        upstream_url,
+        store,
+        client,
+        trusted,
+        proxy_url,
+        ..
+    } = &stack;
     // The agent loop.
     let calls = agent(&proxy_url, &model, &args, quiet).await?;
 
@@ -405,18 +259,11 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(router: axum::Router) -> anyhow::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    Ok(addr)
-}
-
 fn chat_body(model: &str, prompt: &str, stream: bool) -> serde_json::Value {
     serde_json::json!({
         "model": model,
         "messages": [{"role": "user", "content": prompt}],
-        "max_tokens": 64,
+        "max_tokens": MAX_TOKENS,
         "stream": stream,
     })
 }

@@ -10,6 +10,7 @@ mod fetch;
 mod mixnet;
 mod relay;
 mod setup;
+mod stack;
 mod stats;
 mod vault;
 
