@@ -1,0 +1,133 @@
+//! `nullgate gateway --config gateway.toml`: the provider's server in front of a paid API,
+//! following a vault over JSON-RPC. Every option is documented, with its default, in
+//! `nullgate_gateway::config`.
+
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::{Context, bail};
+use nullgate_chain::{Address, Finality, Ledger, PrivateKeySigner, RpcLedger, Vault};
+use nullgate_gateway::{
+    Gateway, GatewayConfig, GatewayParts, charge::StateSigner, store::sqlite::SqliteStore,
+    upstream::Upstream,
+};
+use nullgate_net::ohttp::KeyRing;
+use nullgate_protocol::price::PriceList;
+use nullgate_zk::{
+    curve::scalar_from_bytes,
+    groth16::{CircuitKind, VerifierKey},
+    schnorr::SecretKey,
+};
+
+/// Options of `nullgate gateway`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The configuration file (TOML; every option and default in the gateway crate's docs).
+    #[arg(long, default_value = "gateway.toml")]
+    config: PathBuf,
+}
+
+fn secret_env(name: &str, what: &str) -> anyhow::Result<Vec<u8>> {
+    let value = std::env::var(name).with_context(|| format!("{what}: set {name} (hex)"))?;
+    hex::decode(value.trim().trim_start_matches("0x")).with_context(|| format!("{name} is not hex"))
+}
+
+/// Reads the configuration, checks it against the vault, and serves until interrupted.
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.config).with_context(|| {
+        format!(
+            "cannot read {} (see `nullgate gateway --help`)",
+            args.config.display()
+        )
+    })?;
+    let config = GatewayConfig::from_toml(&text).map_err(anyhow::Error::msg)?;
+    let base = args.config.parent().map(PathBuf::from).unwrap_or_default();
+    let price_bytes = std::fs::read(base.join(&config.price_list))
+        .with_context(|| format!("cannot read the price list {}", config.price_list.display()))?;
+    let price_list = PriceList::parse(&price_bytes).context("the price list")?;
+    let vk_bytes = std::fs::read(base.join(&config.request_verifying_key)).with_context(|| {
+        format!(
+            "cannot read the request verifying key {} (from `nullgate setup`)",
+            config.request_verifying_key.display()
+        )
+    })?;
+    let verifier_key = VerifierKey::from_bytes(CircuitKind::Request, &vk_bytes)?;
+    let state_key = SecretKey::from_scalar(scalar_from_bytes(
+        &secret_env(&config.state_key_env, "the state key")?,
+        "state key",
+    )?)?;
+    let seed = secret_env(&config.ohttp_seed_env, "the OHTTP key seed")?;
+    if seed.len() < 32 {
+        bail!(
+            "{} must hold at least 32 bytes of hex",
+            config.ohttp_seed_env
+        );
+    }
+    let ohttp = KeyRing::derive(1, &seed, std::time::Duration::from_secs(24 * 3600))?;
+    let slasher = std::env::var(&config.slasher_key_env)
+        .ok()
+        .map(|key| key.trim().parse::<PrivateKeySigner>())
+        .transpose()
+        .map_err(|_| anyhow::anyhow!("{} is not a private key", config.slasher_key_env))?;
+    let upstream_key = match &config.upstream_key_env {
+        Some(var) => Some(
+            std::env::var(var).with_context(|| format!("upstream_key_env: {var} is not set"))?,
+        ),
+        None => None,
+    };
+    let vault_address: Address = config.vault.parse().context("vault: not an address")?;
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let finality = if config.confirmations == 0 {
+            Finality::FinalizedTag
+        } else {
+            Finality::Confirmations(config.confirmations)
+        };
+        let slasher_address = slasher.as_ref().map(|s| s.address());
+        let ledger: Arc<dyn Ledger> = Arc::new(RpcLedger::connect(
+            &config.rpc_url,
+            slasher.into_iter().collect(),
+            finality,
+        )?);
+        let vault = Arc::new(Vault::at(ledger, vault_address).await?);
+        // The state key signs under its number on chain (checked by Gateway::start).
+        let number = vault.summary().await?.current_key;
+        let store = Arc::new(SqliteStore::open(
+            &base.join(&config.database),
+            config.limits.retention_hours,
+        )?);
+        let gateway = Gateway::start(GatewayParts {
+            vault,
+            from_block: config.from_block,
+            price_list,
+            signer: StateSigner {
+                number,
+                key: state_key,
+            },
+            verifier_key,
+            store,
+            upstream: Upstream::new(&config.upstream, upstream_key)?,
+            ohttp,
+            authority: config.authority(),
+            limits: config.limits.clone(),
+            slasher: slasher_address,
+        })
+        .await;
+        let gateway = match gateway {
+            Ok(gateway) => gateway,
+            Err(error) => bail!("the gateway does not start: {error}"),
+        };
+        if slasher_address.is_none() {
+            eprintln!(
+                "warning: no {} set: double spends are recorded but not slashed",
+                config.slasher_key_env
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        eprintln!(
+            "nullgate gateway on {} for vault {vault_address}",
+            config.listen
+        );
+        gateway.serve(listener).await.context("the gateway stopped")
+    })
+}

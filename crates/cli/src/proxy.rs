@@ -1,0 +1,160 @@
+//! `nullgate proxy --config proxy.toml`: the local OpenAI-compatible proxy over a wallet,
+//! sending every call sealed through an OHTTP relay to the gateway.
+//!
+//! ```toml
+//! wallet = "wallet"                   # the wallet directory (created empty if missing)
+//! rpc_url = "http://127.0.0.1:8545"   # the chain (your own node, ideally over Tor)
+//! vault = "0x…"                       # the vault's address
+//! confirmations = 0                   # 0: the node's `finalized` tag
+//! relay = "https://relay.example/"    # the OHTTP relay in front of the gateway
+//! gateway = "gateway.example"         # the authority sealed requests name
+//! request_proving_key = "keys/request.pk"   # from `nullgate setup`; hash checked on chain
+//! default_class = 1                   # class index credentials are pre-generated for
+//! sync_ms = 2000                      # how often the chain and tree are followed
+//! [proxy]                             # listen (default 127.0.0.1:8787), max_body_bytes
+//! listen = "127.0.0.1:8787"           # (4 MiB), default_max_tokens (1024)
+//! ```
+//!
+//! Deposits are made by the wallet commands of a later version; today a wallet gets notes
+//! from `nullgate demo --dir` only, on its embedded chain.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use nullgate_chain::{Address, Finality, Ledger, RpcLedger, Vault};
+use nullgate_client::{
+    client::{Client, ClientConfig},
+    proxy::{Proxy, ProxyConfig},
+    trust::trust,
+    wallet::{VaultId, Wallet},
+};
+use nullgate_net::ohttp::OhttpTransport;
+use nullgate_zk::keys::load_prover_key;
+use serde::Deserialize;
+
+/// Options of `nullgate proxy`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The configuration file (TOML, see the module docs / README).
+    #[arg(long, default_value = "proxy.toml")]
+    config: PathBuf,
+}
+
+/// `proxy.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProxyFile {
+    wallet: PathBuf,
+    rpc_url: String,
+    vault: String,
+    #[serde(default)]
+    confirmations: u64,
+    relay: String,
+    gateway: String,
+    #[serde(default = "default_key")]
+    request_proving_key: PathBuf,
+    #[serde(default = "default_class")]
+    default_class: u8,
+    #[serde(default = "default_sync")]
+    sync_ms: u64,
+    #[serde(default)]
+    proxy: ProxyConfig,
+}
+
+fn default_key() -> PathBuf {
+    "keys/request.pk".into()
+}
+fn default_class() -> u8 {
+    1
+}
+fn default_sync() -> u64 {
+    2000
+}
+
+/// Runs the proxy until interrupted.
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.config).with_context(|| {
+        format!(
+            "cannot read {} (see `nullgate proxy --help`)",
+            args.config.display()
+        )
+    })?;
+    let file: ProxyFile = toml::from_str(&text).context("proxy config")?;
+    let base = args.config.parent().map(PathBuf::from).unwrap_or_default();
+    let vault_address: Address = file.vault.parse().context("vault: not an address")?;
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let finality = if file.confirmations == 0 {
+            Finality::FinalizedTag
+        } else {
+            Finality::Confirmations(file.confirmations)
+        };
+        let ledger: Arc<dyn Ledger> =
+            Arc::new(RpcLedger::connect(&file.rpc_url, Vec::new(), finality)?);
+        let vault = Arc::new(Vault::at(ledger, vault_address).await?);
+        let deployment = vault.summary().await?.deployment()?;
+        let key_bytes = std::fs::read(base.join(&file.request_proving_key)).with_context(|| {
+            format!(
+                "cannot read {} (from `nullgate setup`)",
+                file.request_proving_key.display()
+            )
+        })?;
+        let prover = Arc::new(
+            load_prover_key(&key_bytes, Some(&deployment.request_proving_key_hash))
+                .context("the request proving key is not the one the vault pins")?,
+        );
+        let transport = OhttpTransport::through_relay(
+            file.relay.parse().context("relay URL")?,
+            &deployment.ohttp_keys_hash,
+        )
+        .await
+        .context("fetching the gateway's OHTTP key through the relay")?;
+        let trusted = trust(&vault, &prover, &transport, &file.gateway).await?;
+        let dir = base.join(&file.wallet);
+        let wallet = match Wallet::open(&dir) {
+            Ok(opened) => {
+                if let Some(warning) = opened.warning {
+                    eprintln!("warning: {warning}");
+                }
+                opened.wallet
+            }
+            Err(nullgate_client::wallet::WalletError::NotFound { .. }) => Wallet::create(
+                &dir,
+                VaultId {
+                    chain_id: deployment.chain_id,
+                    vault: deployment.vault,
+                },
+            )?,
+            Err(error) => return Err(error.into()),
+        };
+        let client = Client::new(
+            wallet,
+            transport,
+            vault,
+            trusted,
+            prover,
+            ClientConfig {
+                authority: file.gateway.clone(),
+                default_class: file.default_class,
+                in_progress_retries: 8,
+            },
+        )?;
+        client.sync().await?;
+        let follower = client.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(file.sync_ms.max(100)));
+            loop {
+                ticker.tick().await;
+                if let Err(error) = follower.sync().await {
+                    eprintln!("warning: following the chain failed ({error}); retrying");
+                }
+            }
+        });
+        let proxy = Proxy::bind(Arc::new(client), file.proxy).await?;
+        eprintln!(
+            "nullgate proxy on http://{}/v1 (set OPENAI_BASE_URL to it; no API key needed)",
+            proxy.local_addr()
+        );
+        proxy.run(std::future::pending()).await?;
+        Ok(())
+    })
+}
