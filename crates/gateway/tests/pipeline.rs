@@ -301,3 +301,98 @@ async fn a_stream_over_its_cap_is_cut_off_at_it() {
     .unwrap();
     assert_eq!(receipt.charge, 500, "never above the class cap");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn well_known_tree_receipt_and_metrics_endpoints() {
+    use nullgate_protocol::{tree::decode_leaves, well_known::WellKnown};
+    let h = Harness::start(2).await;
+    let http = reqwest::Client::new();
+
+    let doc = http
+        .get(format!("{}/.well-known/nullgate", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(doc.status(), 200);
+    let (doc, prices) = WellKnown::parse(&doc.bytes().await.unwrap()).unwrap();
+    assert_eq!(prices, h.dev.price_list);
+    assert!(doc.dev_keys);
+    assert_eq!(doc.current_key, 1);
+
+    let tree = http
+        .get(format!("{}/nullgate/tree", h.url))
+        .send()
+        .await
+        .unwrap();
+    let etag = tree.headers()["etag"].clone();
+    let leaves = decode_leaves(&tree.bytes().await.unwrap(), 16).unwrap();
+    assert_eq!(leaves.len(), 2);
+    assert_eq!(leaves[1].commitment, note::commitment(&h.notes[1].secret));
+    let unchanged = http
+        .get(format!("{}/nullgate/tree", h.url))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+
+    let witness = h.genesis(1);
+    let body = chat("receipt lookup", false);
+    let unsigned = h.prove(&witness, 0, h.hour().await);
+    let nullifier = hex::encode(nullgate_zk::field::fr_to_bytes(&unsigned.nullifier));
+    let lookup = |n: String| {
+        let http = http.clone();
+        let url = format!("{}/nullgate/receipt/{n}", h.url);
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(lookup(nullifier.clone()).await["status"], "unknown");
+    let paid = h
+        .post_chat(
+            Some(&h.sign(unsigned, &witness, &body).to_authorization()),
+            &body,
+        )
+        .await;
+    let receipt = receipt_of(&paid);
+    let found = lookup(nullifier).await;
+    assert_eq!(found["status"], "receipt");
+    assert_eq!(found["receipt"], receipt.to_header());
+    let bad = http
+        .get(format!("{}/nullgate/receipt/zz", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+
+    let metrics = http
+        .get(format!("{}/metrics", h.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("nullgate_gateway_paid_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "nullgate_gateway_credits_charged_total {}",
+        receipt.charge
+    )));
+    // An unpriced route with a credential-less request: 402 first (the challenge), and a
+    // priced-route check only once a credential is there.
+    let unpriced = http
+        .get(format!("{}/v1/unknown", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unpriced.status(), 402);
+}
