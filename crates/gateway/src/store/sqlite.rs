@@ -1,5 +1,6 @@
 //! The nullifier store in one SQLite file (`rusqlite`, bundled): WAL, `synchronous=FULL`
-//! (a reservation is on disk before the upstream is called), every table `WITHOUT ROWID`
+//! (a reservation is on disk before the upstream is called), `secure_delete` (a superseded
+//! cell, such as a reservation's lease time, is zeroed rather than left in free space), every table `WITHOUT ROWID`
 //! and keyed by `N`, so rows carry no sequence number, row id or timestamp.
 //!
 //! Tables (schema version 1):
@@ -72,6 +73,7 @@ impl SqliteStore {
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
+                 PRAGMA secure_delete = ON;
                  CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY) WITHOUT ROWID;
                  CREATE TABLE IF NOT EXISTS nullifiers (
                      n BLOB PRIMARY KEY NOT NULL,
