@@ -174,7 +174,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         ..
     } = &stack;
     // The agent loop.
-    let calls = agent(&proxy_url, &model, &args, quiet).await?;
+    let calls = agent(proxy_url, &model, &args, quiet).await?;
 
     // What the upstream reported, before the reference calls below add to it.
     let upstream_counters = example.as_ref().map(|e| e.counters());

@@ -54,3 +54,34 @@ fn bench_net_refuses_zero_counts() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"));
 }
+
+#[test]
+fn bench_client_reports_every_figure() {
+    let report =
+        json_of(nullgate().args(["bench", "client", "--json", "--calls", "5", "--warmup", "1"]));
+    for key in [
+        "sign_us_p50",
+        "journal_us_p50",
+        "seal_us_p50",
+        "critical_path_us_p50",
+        "client_sign_journal_us_p50",
+        "direct_ms_p50",
+        "paid_ms_p50",
+        "added_latency_ms_p50",
+        "added_latency_pairs_ms_p50",
+        "pregenerated_share",
+    ] {
+        let value = report[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing from {report}"));
+        assert!(value.is_finite() && value > 0.0, "{key} = {value}");
+    }
+    // Every part of the critical path is inside its total.
+    let total = report["critical_path_us_p50"].as_f64().unwrap();
+    for part in ["sign_us_p50", "journal_us_p50", "seal_us_p50"] {
+        assert!(
+            report[part].as_f64().unwrap() <= total,
+            "{part} > total in {report}"
+        );
+    }
+}
