@@ -1,5 +1,6 @@
 //! `nullgate bench net --json` with small counts: every figure TARGETS.md and issue 4 name is
-//! in the report, measured (finite and positive), beside its same-run reference.
+//! in the report, measured (finite and positive), beside its same-run reference. And
+//! `nullgate bench client --json` likewise on the local stack.
 
 mod common;
 use common::{json_of, nullgate};
