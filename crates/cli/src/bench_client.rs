@@ -39,17 +39,19 @@ use std::{
 use anyhow::Context;
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use nullgate_client::journal::{Journal, JournalEntry};
+use nullgate_client::{
+    client::sign_request,
+    journal::{Journal, JournalEntry},
+};
 use nullgate_gateway::dev::{DEV_AUTHORITY, dev_ohttp_keys};
 use nullgate_net::{HttpRequest, ohttp::OhttpTransport};
 use nullgate_protocol::{
     credential::{ProofContext, UnsignedCredential},
-    payload,
     price::Pricing,
 };
 use nullgate_zk::{
-    Fr, circuit::request::RequestWitness, curve::Scalar, derive, field::fr_to_bytes,
-    groth16::ProverKey, note::Note, state::StateValue, tree::NoteTree,
+    Fr, circuit::request::RequestWitness, curve::Scalar, groth16::ProverKey, note::Note,
+    state::StateValue, tree::NoteTree,
 };
 use serde::Serialize;
 
@@ -361,28 +363,8 @@ impl CriticalPath {
         let mut request = c.request.clone();
 
         let start = Instant::now();
-        let signed = payload::signed_headers(
-            &c.signed_allowlist,
-            request
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_bytes())),
-        );
-        let digest = payload::payload_digest(
-            &unsigned.nullifier,
-            request.method.as_str(),
-            &request.path,
-            &signed,
-            &request.body,
-        );
-        let esk = derive::request_signing_key(&secret, index);
-        let nullifier = fr_to_bytes(&unsigned.nullifier);
-        let published_state = unsigned.published_state.to_bytes();
-        let credential = unsigned.sign(&esk, &digest);
-        request.headers.insert(
-            http::header::AUTHORIZATION,
-            http::HeaderValue::from_str(&credential.to_authorization())?,
-        );
+        let (nullifier, published_state) =
+            sign_request(unsigned, &secret, index, &c.signed_allowlist, &mut request)?;
         let signed_at = Instant::now();
 
         let entry = JournalEntry {

@@ -68,6 +68,9 @@ struct Pregenerated {
 #[derive(Default, Debug)]
 struct Slot {
     busy: bool,
+    /// Whether the note's journal slot holds a request (kept in step with the journal, so
+    /// picking a note reads no file).
+    journalled: bool,
     proving: bool,
     class: Option<u8>,
     pregenerated: Option<Pregenerated>,
@@ -149,7 +152,12 @@ impl<T: Transport + 'static> Client<T> {
         for slot in 0..wallet.notes().len() {
             journal.prepare(slot).map_err(wallet_error)?;
         }
-        let slots = (0..wallet.notes().len()).map(|_| Slot::default()).collect();
+        let mut slots: Vec<Slot> = (0..wallet.notes().len()).map(|_| Slot::default()).collect();
+        for (slot, _) in journal.pending().map_err(wallet_error)? {
+            if let Some(s) = slots.get_mut(slot) {
+                s.journalled = true;
+            }
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 transport,
@@ -287,7 +295,9 @@ impl<T: Transport + 'static> Client<T> {
             let index = self.inner.wallet().note(slot).map(|n| n.state.index);
             if index != Some(entry.index) {
                 // The state was saved past it before the slot was cleared: settled.
-                let _ = self.inner.journal.clear(slot);
+                if self.inner.journal.clear(slot).is_ok() {
+                    self.inner.slots()[slot].journalled = false;
+                }
                 continue;
             }
             if !self.inner.claim(slot) {
@@ -412,29 +422,13 @@ impl<T: Transport + 'static> Client<T> {
             }
         }
         http_request.body = request.body.clone();
-        let signed = payload::signed_headers(
+        let (nullifier, published_state) = sign_request(
+            unsigned,
+            &secret,
+            index,
             inner.trusted.prices.signed_headers(),
-            http_request
-                .headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_bytes())),
-        );
-        let digest = payload::payload_digest(
-            &unsigned.nullifier,
-            request.method.as_str(),
-            &request.path_and_query,
-            &signed,
-            &request.body,
-        );
-        let esk = derive::request_signing_key(&secret, index);
-        let nullifier = fr_to_bytes(&unsigned.nullifier);
-        let published_state = unsigned.published_state.to_bytes();
-        let credential = unsigned.sign(&esk, &digest);
-        http_request.headers.insert(
-            http::header::AUTHORIZATION,
-            http::HeaderValue::from_str(&credential.to_authorization())
-                .map_err(|e| PayError::Prover(e.to_string()))?,
-        );
+            &mut http_request,
+        )?;
         let bytes = http_request
             .to_bhttp()
             .map_err(|e| PayError::Transport(e.to_string()))?;
@@ -448,6 +442,7 @@ impl<T: Transport + 'static> Client<T> {
             sent: true,
         };
         inner.journal.write(slot, &entry).map_err(wallet_error)?;
+        inner.slots()[slot].journalled = true;
         inner
             .stats()
             .critical_path_us
@@ -540,6 +535,43 @@ fn random_secret() -> Fr {
     }
 }
 
+/// §5 step 6: signs the payload digest of `request` (its allowlisted headers as the price
+/// list signs them) with the index's request key and puts the credential in its
+/// `Authorization` header. Returns `N` and `A_pub`, which the journal entry keeps to check the
+/// receipt. The whole of the client's signing; `nullgate bench client` times this call.
+pub fn sign_request(
+    unsigned: UnsignedCredential,
+    secret: &Fr,
+    index: u32,
+    allowlist: &[String],
+    request: &mut HttpRequest,
+) -> Result<([u8; 32], [u8; 64]), PayError> {
+    let signed = payload::signed_headers(
+        allowlist,
+        request
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    );
+    let digest = payload::payload_digest(
+        &unsigned.nullifier,
+        request.method.as_str(),
+        &request.path,
+        &signed,
+        &request.body,
+    );
+    let esk = derive::request_signing_key(secret, index);
+    let nullifier = fr_to_bytes(&unsigned.nullifier);
+    let published_state = unsigned.published_state.to_bytes();
+    let credential = unsigned.sign(&esk, &digest);
+    request.headers.insert(
+        http::header::AUTHORIZATION,
+        http::HeaderValue::from_str(&credential.to_authorization())
+            .map_err(|e| PayError::Prover(e.to_string()))?,
+    );
+    Ok((nullifier, published_state))
+}
+
 /// The receipt of a response: header, or trailer for a streamed one.
 fn receipt_of(response: &HttpResponse) -> Option<Result<Receipt, nullgate_protocol::WireError>> {
     response
@@ -585,13 +617,6 @@ impl<T: Transport + 'static> Inner<T> {
     /// busy; prefers one with a pre-generated credential. `Ok(None)`: all such notes busy.
     fn take_note(&self, class_cost: u64) -> Result<Option<usize>, PayError> {
         let wallet = self.wallet();
-        let pending: Vec<usize> = self
-            .journal
-            .pending()
-            .map_err(wallet_error)?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect();
         let mut slots = self.slots();
         let able: Vec<usize> = wallet
             .notes()
@@ -600,7 +625,7 @@ impl<T: Transport + 'static> Inner<T> {
             .filter(|(i, n)| {
                 n.status == NoteStatus::Active
                     && n.state.balance >= class_cost
-                    && !pending.contains(i)
+                    && !slots[*i].journalled
             })
             .map(|(i, _)| i)
             .collect();
@@ -780,6 +805,7 @@ impl<T: Transport + 'static> Inner<T> {
         wallet.set_state(slot, state).map_err(wallet_error)?;
         drop(wallet);
         self.journal.clear(slot).map_err(wallet_error)?;
+        self.slots()[slot].journalled = false;
         let mut stats = self.stats();
         stats.receipts += 1;
         stats.charged += receipt.charge;
