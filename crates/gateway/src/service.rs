@@ -94,7 +94,7 @@ pub(crate) struct Shared {
     pub(crate) signer: StateSigner,
     pub(crate) verifier: Verifier,
     pub(crate) store: Arc<dyn NullifierStore>,
-    pub(crate) tree: Arc<RwLock<TreeView>>,
+    pub(crate) tree: Arc<RwLock<Arc<TreeView>>>,
     pub(crate) upstream: Upstream,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
@@ -103,7 +103,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn tree_view(&self) -> TreeView {
+    pub(crate) fn tree_view(&self) -> Arc<TreeView> {
         self.tree.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

@@ -51,12 +51,13 @@ impl TreeView {
 
 /// Follows the vault and publishes a fresh [`TreeView`] after every finalised block.
 pub struct Watcher {
-    view: Arc<RwLock<TreeView>>,
+    view: Arc<RwLock<Arc<TreeView>>>,
 }
 
 impl Watcher {
     /// The shared view.
-    pub fn view(&self) -> Arc<RwLock<TreeView>> {
+    /// (Readers clone the inner `Arc`: a request never copies the tree.)
+    pub fn view(&self) -> Arc<RwLock<Arc<TreeView>>> {
         self.view.clone()
     }
 
@@ -68,7 +69,7 @@ impl Watcher {
         metrics: Arc<Metrics>,
     ) -> Result<Self, nullgate_chain::ChainError> {
         let mut sync = TreeSync::new(from_block);
-        let view = Arc::new(RwLock::new(TreeView::default()));
+        let view = Arc::new(RwLock::new(Arc::new(TreeView::default())));
         step(&vault, &mut sync, &view).await?;
         let watcher = Self { view: view.clone() };
         tokio::spawn(async move {
@@ -83,7 +84,8 @@ impl Watcher {
                             tracing::error!(%error, "chain watcher: cannot process the vault's events; service stopped until it can");
                         }
                         metrics.set_watcher_alarm(true);
-                        view.write().unwrap_or_else(|e| e.into_inner()).healthy = false;
+                        Arc::make_mut(&mut view.write().unwrap_or_else(|e| e.into_inner()))
+                            .healthy = false;
                     }
                 }
             }
@@ -95,12 +97,12 @@ impl Watcher {
 async fn step(
     vault: &Vault,
     sync: &mut TreeSync,
-    view: &RwLock<TreeView>,
+    view: &RwLock<Arc<TreeView>>,
 ) -> Result<(), nullgate_chain::ChainError> {
     let before = sync.deposits().len();
     let step = sync.sync(vault).await?;
     let finalized = vault.ledger().finalized().await?;
-    let mut next = view.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut next = TreeView::clone(&view.read().unwrap_or_else(|e| e.into_inner()));
     for deposit in &sync.deposits()[before..] {
         let commitment = nullgate_chain::vault::fr_from_u256(&deposit.commitment, "commitment")?;
         next.by_commitment.insert(commitment, deposit.note_id);
@@ -115,6 +117,6 @@ async fn step(
     next.finalized_block = finalized.number.max(step.finalized);
     next.finalized_hour = u32::try_from(finalized.timestamp / 3600).unwrap_or(u32::MAX);
     next.healthy = true;
-    *view.write().unwrap_or_else(|e| e.into_inner()) = next;
+    *view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
     Ok(())
 }
