@@ -19,7 +19,8 @@
 //!   `Δ_min ≤ Δ ≤ C_c` enforced by the type.
 //! - [`upstream`] and [`stream`]: forwarding with the gateway's own credentials and only the
 //!   allowlisted headers; OpenAI-compatible usage, unstreamed and streamed (SSE relayed as it
-//!   arrives, cut off at the class cap, the receipt in a trailer and a final event).
+//!   arrives, cut off at the class cap, the receipt in a trailer and a final event);
+//!   [`timestamps`]: the upstream's `created` times coarsened to the hour.
 //! - [`watcher`]: the note tree and its roots from finalised `NoteDeposited` events.
 //! - [`slash`]: a double spend recovers the note's secret, keeps the evidence and slashes.
 //! - [`service`]: the HTTP surface (`/.well-known/nullgate`, `/nullgate/tree`,
@@ -39,6 +40,7 @@ pub mod service;
 pub mod slash;
 pub mod store;
 pub mod stream;
+pub mod timestamps;
 pub mod upstream;
 pub mod verify;
 pub mod watcher;

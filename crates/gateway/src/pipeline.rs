@@ -375,7 +375,7 @@ async fn execute(
     let stored = StoredResponse {
         status: status.as_u16(),
         content_type,
-        body: collected,
+        body: crate::timestamps::coarsen(&collected).into_owned(),
     };
     match settle(&shared, reserved, raw, &stored).await {
         Ok(receipted) => {

@@ -117,7 +117,7 @@ impl SseRelay {
         if is_usage_only && self.drop_usage_chunk {
             return None;
         }
-        Some(Bytes::from(event))
+        Some(Bytes::from(crate::timestamps::coarsen(&event).into_owned()))
     }
 
     fn estimate(&self) -> u64 {
