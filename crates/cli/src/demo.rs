@@ -5,7 +5,12 @@
 //! It ends with a table (or `--json`): calls, credits against caps, proof times, latency,
 //! and what the gateway stored.
 
-use std::{io::Write, path::PathBuf, sync::Arc, time::Instant};
+use std::{
+    io::Write,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -198,6 +203,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         None
     };
 
+    client.settled(Duration::from_secs(30)).await;
     let stats = client.stats();
     let (records, reservations) = store.counts().await?;
     let usage_priced = upstream_counters.map(|counters| {

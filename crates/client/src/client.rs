@@ -71,6 +71,8 @@ struct Slot {
     /// Whether the note's journal slot holds a request (kept in step with the journal, so
     /// picking a note reads no file).
     journalled: bool,
+    /// A receipted state is being written (the note stays busy until it is).
+    settling: bool,
     proving: bool,
     class: Option<u8>,
     pregenerated: Option<Pregenerated>,
@@ -305,6 +307,7 @@ impl<T: Transport + 'static> Client<T> {
             }
             let _ = self.send(Prepared { slot, entry }).await;
         }
+        self.settled(Duration::from_secs(30)).await;
     }
 
     /// Starts proving the next credential of every idle active note that lacks a fresh one.
@@ -315,11 +318,12 @@ impl<T: Transport + 'static> Client<T> {
         }
     }
 
-    /// Waits until every idle note has a fresh pre-generated credential (or `timeout`).
+    /// Waits until every idle note has a fresh pre-generated credential (or `timeout`); a
+    /// note whose receipted state is still being written counts as not ready yet.
     pub async fn wait_pregenerated(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if self.inner.slots().iter().all(|s| !s.proving) {
+            if self.inner.slots().iter().all(|s| !s.proving && !s.settling) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -453,17 +457,47 @@ impl<T: Transport + 'static> Client<T> {
     /// Sends a journalled request and settles its index by the receipt that comes back.
     /// Without a receipt the journal entry stays, and the note is held until a re-send
     /// settles it.
+    ///
+    /// The response is returned once the receipt has checked out; the new state is written
+    /// (wallet, backup, journal cleared) right after, off the caller's path, and the note
+    /// stays busy until it is. A crash in between leaves the journal entry, whose re-send
+    /// the gateway answers with the stored receipt. [`Client::settled`] waits for it.
     pub async fn send(&self, prepared: Prepared) -> Result<PaidResponse, PayError> {
         let slot = prepared.slot;
-        let result = self.send_inner(&prepared).await;
-        self.inner.release(slot);
-        if result.is_ok() {
-            self.inner.clone().spawn_pregenerate(slot);
+        match self.send_inner(&prepared).await {
+            Ok((response, next)) => {
+                let inner = self.inner.clone();
+                inner.slots()[slot].settling = true;
+                tokio::task::spawn_blocking(move || {
+                    if let Err(error) = inner.persist(slot, next) {
+                        tracing::error!(%error, "saving a receipted state failed; the journal keeps the request for a re-send");
+                    }
+                    inner.slots()[slot].settling = false;
+                    inner.release(slot);
+                    inner.spawn_pregenerate(slot);
+                });
+                Ok(response)
+            }
+            Err(error) => {
+                self.inner.release(slot);
+                Err(error)
+            }
         }
-        result
     }
 
-    async fn send_inner(&self, prepared: &Prepared) -> Result<PaidResponse, PayError> {
+    /// Waits until every receipted state is on disk (what [`Client::send`] leaves to finish
+    /// after answering), or `timeout`.
+    pub async fn settled(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.inner.slots().iter().all(|s| !s.settling) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    async fn send_inner(&self, prepared: &Prepared) -> Result<(PaidResponse, NoteState), PayError> {
         let inner = &self.inner;
         let entry = &prepared.entry;
         let mut attempts = 0;
@@ -495,8 +529,15 @@ impl<T: Transport + 'static> Client<T> {
             });
         };
         let receipt = receipt.map_err(|e| PayError::BadReceipt(e.to_string()))?;
-        inner.settle(prepared.slot, entry, &receipt)?;
+        let next = inner.check(prepared.slot, entry, &receipt)?;
+        {
+            let mut stats = inner.stats();
+            stats.receipts += 1;
+            stats.charged += receipt.charge;
+        }
         if response.status == http::StatusCode::CONFLICT {
+            // Rare: settle before answering, so the re-send uses the next index.
+            inner.persist(prepared.slot, next)?;
             return Err(PayError::Refused {
                 status: 409,
                 detail: "this index was used by another copy of the wallet; the state advanced, send again".into(),
@@ -504,13 +545,14 @@ impl<T: Transport + 'static> Client<T> {
         }
         let mut headers = response.headers.clone();
         headers.remove(RECEIPT_HEADER);
-        Ok(PaidResponse {
+        let paid = PaidResponse {
             status: response.status,
             headers,
             body: strip_nullgate_events(&response.body),
             receipt,
             class_cost: entry.class_cost,
-        })
+        };
+        Ok((paid, next))
     }
 
     /// `pay` in two steps, for callers that need the journalled bytes in between.
@@ -625,7 +667,8 @@ impl<T: Transport + 'static> Inner<T> {
             .filter(|(i, n)| {
                 n.status == NoteStatus::Active
                     && n.state.balance >= class_cost
-                    && !slots[*i].journalled
+                    // A note whose state is being written is busy, not held.
+                    && (!slots[*i].journalled || slots[*i].settling)
             })
             .map(|(i, _)| i)
             .collect();
@@ -772,8 +815,14 @@ impl<T: Transport + 'static> Inner<T> {
         });
     }
 
-    /// §6 end: checks the receipt, then stores `(B−Δ, m+1, r+ε, σ')` and clears the journal.
-    fn settle(&self, slot: usize, entry: &JournalEntry, receipt: &Receipt) -> Result<(), PayError> {
+    /// §6 end, first half: checks the receipt against the journalled request and returns
+    /// the note's next state `(B−Δ, m+1, r+ε, σ')`.
+    fn check(
+        &self,
+        slot: usize,
+        entry: &JournalEntry,
+        receipt: &Receipt,
+    ) -> Result<NoteState, PayError> {
         let nullifier = nullgate_zk::field::fr_from_bytes(&entry.nullifier, "nullifier")
             .map_err(|e| PayError::BadReceipt(e.to_string()))?;
         let published = Point::from_bytes(&entry.published_state, "A_pub")
@@ -785,8 +834,8 @@ impl<T: Transport + 'static> Inner<T> {
                 tracing::error!(%e, "a receipt does not check out; the note is held for a safe exit");
                 PayError::BadReceipt(e.to_string())
             })?;
-        let mut wallet = self.wallet();
-        let note = *wallet
+        let note = *self
+            .wallet()
             .note(slot)
             .ok_or(PayError::Wallet("no such note".into()))?;
         if note.state.index != entry.index {
@@ -795,20 +844,21 @@ impl<T: Transport + 'static> Inner<T> {
             ));
         }
         let epsilon = derive::rerandomiser(&note.secret, entry.index);
-        let state = NoteState {
+        Ok(NoteState {
             balance: note.state.balance - receipt.charge,
             index: entry.index + 1,
             blinding: note.state.blinding + epsilon,
             signature: Some(receipt.signature),
             key_number: receipt.key_number,
-        };
-        wallet.set_state(slot, state).map_err(wallet_error)?;
-        drop(wallet);
+        })
+    }
+
+    /// §6 end, second half: stores the checked state (wallet and backup), then clears the
+    /// journal slot.
+    fn persist(&self, slot: usize, next: NoteState) -> Result<(), PayError> {
+        self.wallet().set_state(slot, next).map_err(wallet_error)?;
         self.journal.clear(slot).map_err(wallet_error)?;
         self.slots()[slot].journalled = false;
-        let mut stats = self.stats();
-        stats.receipts += 1;
-        stats.charged += receipt.charge;
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! Crash safety of a request (PROTOCOL §5 step 7, §9): the client is killed between the
-//! journal write and the send, and after the send before the receipt. On restart it re-sends
+//! journal write and the send, after the send before the receipt, and after answering
+//! before the receipted state was written. On restart it re-sends
 //! exactly the journalled bytes, ends with the right state, and never sends a different
 //! request at that index. The gateway, chain and upstream are real; the network in between
 //! is a recording transport that can lose one response (as a dropped connection would).
@@ -220,6 +221,7 @@ async fn killed_between_journal_write_and_send() {
 
     // The next call uses the next index.
     restarted.pay_request(chat()).await.unwrap();
+    restarted.settled(Duration::from_secs(10)).await;
     assert_eq!(restarted.notes()[0].state.index, 2);
 }
 
@@ -255,8 +257,59 @@ async fn killed_after_send_before_the_receipt() {
     assert_eq!(note.state.index, 1);
     assert_eq!(note.state.balance, 50_000 - restarted.stats().charged);
     restarted.pay_request(chat()).await.unwrap();
+    restarted.settled(Duration::from_secs(10)).await;
     assert_eq!(restarted.notes()[0].state.index, 2);
     assert_eq!(world.upstream.counters().chat_completions, 2);
+}
+
+/// The wallet's files (wallet, backup, journal slots) as they are now.
+fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for name in ["wallet.json", "wallet.json.bak"] {
+        files.push((dir.join(name), std::fs::read(dir.join(name)).unwrap()));
+    }
+    for entry in std::fs::read_dir(dir.join("journal")).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        files.push((path, bytes));
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_after_answering_before_the_state_was_written() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = new_wallet(&world, dir.path()).await;
+    let prepared = client.prepare(&chat()).await.unwrap();
+    // What the disk holds once the request is journalled and before its state is written.
+    let journalled = snapshot(dir.path());
+    let answered = client.send(prepared).await.unwrap();
+    assert_eq!(answered.status, 200);
+    client.settled(Duration::from_secs(10)).await;
+    drop(crash(client, dir.path()).await);
+    // Killed after the agent had its answer, before the wallet write: the disk as it was.
+    for (path, bytes) in journalled {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let wallet = Wallet::open(dir.path()).unwrap().wallet;
+    assert_eq!(wallet.notes()[0].state.index, 0);
+
+    let restarted = client_after_restart(&world, wallet).await;
+    let sent = world.network.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0], sent[1], "the journalled request, byte for byte");
+    assert_eq!(
+        world.upstream.counters().chat_completions,
+        1,
+        "the re-send is answered from the gateway's store"
+    );
+    let note = restarted.notes()[0];
+    assert_eq!(note.state.index, 1, "settled by the same receipt");
+    assert_eq!(note.state.balance, 50_000 - answered.receipt.charge);
+    restarted.pay_request(chat()).await.unwrap();
+    restarted.settled(Duration::from_secs(10)).await;
+    assert_eq!(restarted.notes()[0].state.index, 2);
 }
 
 async fn client_after_restart(world: &World, wallet: Wallet) -> Client<Network> {

@@ -12,10 +12,21 @@
 //!   status, content_type, body)`; one table per hour of reservation, dropped whole when
 //!   the window has passed, so the store never holds when a request came beyond its hour.
 //! - `evidence (commitment, secret)`: the recovered secret of a note caught double spending.
+//!
+//! Durability: every write but one commits with `synchronous=FULL`, on disk before the
+//! store returns. The final record (receipt and retry body) commits with `synchronous=NORMAL`,
+//! so answering does not wait for a second fsync: in WAL mode it survives a crash of the
+//! process at once, and reaches the disk with the next fsynced commit or the flusher's
+//! `sync_data` of the WAL at most [`FLUSH_INTERVAL`] later. A power loss inside that window
+//! leaves the reservation (durable, so `N` is still spent); a retry of that request then
+//! takes over the expired lease and is answered afresh.
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -33,10 +44,15 @@ use crate::{charge::Receipted, verify::Verified};
 
 const SCHEMA_VERSION: i64 = 1;
 
+/// How long a final record may stay in the OS's cache before the flusher syncs the WAL.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+
 /// The SQLite nullifier store.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Mutex<Inner>>,
+    /// Set by a final record not yet fsynced; the flusher clears it.
+    unsynced: Arc<AtomicBool>,
     retention_hours: u32,
 }
 
@@ -65,7 +81,15 @@ impl SqliteStore {
     /// Opens (creating if needed) the store at `path`, keeping retry data `retention_hours`.
     pub fn open(path: &Path, retention_hours: u32) -> Result<Self, StoreError> {
         let connection = Connection::open(path).map_err(db)?;
-        Self::with_connection(connection, retention_hours)
+        let store = Self::with_connection(connection, retention_hours)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        spawn_flusher(
+            std::path::PathBuf::from(wal),
+            Arc::downgrade(&store.inner),
+            store.unsynced.clone(),
+        )?;
+        Ok(store)
     }
 
     fn with_connection(connection: Connection, retention_hours: u32) -> Result<Self, StoreError> {
@@ -126,6 +150,7 @@ impl SqliteStore {
                 connection,
                 partitions,
             })),
+            unsynced: Arc::default(),
             retention_hours,
         })
     }
@@ -195,6 +220,35 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// Syncs the WAL file every [`FLUSH_INTERVAL`] while a final record may be only in the
+/// OS's cache; stops when the store is dropped.
+fn spawn_flusher(
+    wal: std::path::PathBuf,
+    store: std::sync::Weak<Mutex<Inner>>,
+    unsynced: Arc<AtomicBool>,
+) -> Result<(), StoreError> {
+    std::thread::Builder::new()
+        .name("sqlite-flusher".into())
+        .spawn(move || {
+            while store.strong_count() > 0 {
+                std::thread::sleep(FLUSH_INTERVAL);
+                if !unsynced.swap(false, Ordering::AcqRel) {
+                    continue;
+                }
+                let synced = std::fs::File::open(&wal).and_then(|file| file.sync_data());
+                if let Err(error) = synced {
+                    // Without a WAL file the records were checkpointed, and that synced them.
+                    if error.kind() != std::io::ErrorKind::NotFound {
+                        tracing::error!(%error, "syncing the nullifier store's WAL failed");
+                        unsynced.store(true, Ordering::Release);
+                    }
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| StoreError::Database(format!("starting the WAL flusher: {e}")))
 }
 
 fn current_hour() -> u32 {
@@ -284,6 +338,46 @@ struct Retained {
     status: Option<u16>,
     content_type: Option<String>,
     body: Option<Vec<u8>>,
+}
+
+/// The final record's one transaction: the receipt on `N`'s row, the response beside its
+/// retry data.
+fn finish_record(
+    inner: &mut Inner,
+    reserved: &Reserved,
+    receipt: &[u8],
+    response: &StoredResponse,
+) -> Result<(), StoreError> {
+    let n = fr_to_bytes(&reserved.nullifier);
+    let transaction = inner.connection.transaction().map_err(db)?;
+    let updated = transaction
+        .execute(
+            "UPDATE nullifiers SET lease_until = NULL, receipt = ?2 WHERE n = ?1 AND receipt IS NULL",
+            params![n.as_slice(), receipt],
+        )
+        .map_err(db)?;
+    if updated != 1 {
+        return Err(StoreError::Database(
+            "finishing a request that is not reserved".into(),
+        ));
+    }
+    if inner.partitions.contains(&reserved.partition) {
+        transaction
+            .execute(
+                &format!(
+                    "UPDATE {} SET status = ?2, content_type = ?3, body = ?4 WHERE n = ?1",
+                    partition_name(reserved.partition)
+                ),
+                params![
+                    n.as_slice(),
+                    response.status,
+                    response.content_type,
+                    response.body
+                ],
+            )
+            .map_err(db)?;
+    }
+    transaction.commit().map_err(db)
 }
 
 fn digest_of(bytes: &[u8]) -> Option<[u8; 32]> {
@@ -459,30 +553,17 @@ impl NullifierStore for SqliteStore {
         let reserved = receipted.reserved().clone();
         let receipt = receipted.receipt().to_bytes();
         let response = response.clone();
+        let unsynced = self.unsynced.clone();
         self.with(move |inner| {
-            let n = fr_to_bytes(&reserved.nullifier);
-            let transaction = inner.connection.transaction().map_err(db)?;
-            let updated = transaction
-                .execute(
-                    "UPDATE nullifiers SET lease_until = NULL, receipt = ?2 WHERE n = ?1 AND receipt IS NULL",
-                    params![n.as_slice(), receipt],
-                )
+            inner
+                .connection
+                .execute_batch("PRAGMA synchronous = NORMAL")
                 .map_err(db)?;
-            if updated != 1 {
-                return Err(StoreError::Database("finishing a request that is not reserved".into()));
-            }
-            if inner.partitions.contains(&reserved.partition) {
-                transaction
-                    .execute(
-                        &format!(
-                            "UPDATE {} SET status = ?2, content_type = ?3, body = ?4 WHERE n = ?1",
-                            partition_name(reserved.partition)
-                        ),
-                        params![n.as_slice(), response.status, response.content_type, response.body],
-                    )
-                    .map_err(db)?;
-            }
-            transaction.commit().map_err(db)
+            let finished = finish_record(inner, &reserved, &receipt, &response);
+            let restored = inner.connection.execute_batch("PRAGMA synchronous = FULL");
+            unsynced.store(true, Ordering::Release);
+            finished?;
+            restored.map_err(db)
         })
         .await
     }
