@@ -3,9 +3,12 @@
 //! retry window only, the payload digest, `A_pub` and the response, in hourly partitions
 //! dropped whole.
 //!
-//! The trait is what a shared PostgreSQL store implements next; [`sqlite::SqliteStore`] is the
-//! embedded one. Only a [`Verified`] credential can be reserved.
+//! Two stores implement the trait, with the same tables and behaviour (one behavioural suite,
+//! `tests/store_behaviour.rs`, runs against both): [`sqlite::SqliteStore`], embedded in one
+//! gateway, and [`postgres::PostgresStore`], shared by several gateway replicas. Only a
+//! [`Verified`] credential can be reserved.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::time::Duration;

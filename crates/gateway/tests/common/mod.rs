@@ -11,12 +11,16 @@ use nullgate_gateway::{
     Gateway,
     config::Limits,
     dev::{DevDeployment, demo_price_list},
+    metrics::Metrics,
     store::{NullifierStore, sqlite::SqliteStore},
     upstream::Upstream,
+    verify::{Presented, Verified, Verifier},
+    watcher::Watcher,
 };
 use nullgate_protocol::{
     credential::{Credential, ProofContext, UnsignedCredential},
     payload,
+    price::PriceList,
 };
 use nullgate_zk::{
     Fr,
@@ -214,4 +218,85 @@ pub fn chat(content: &str, stream: bool) -> String {
         "stream": stream,
     })
     .to_string()
+}
+
+/// Credentials that went through the gateway's own verifier, for tests that drive a
+/// nullifier store directly (a store accepts only a `Verified`), and what signing their
+/// receipts needs.
+pub struct VerifiedCredentials {
+    /// Genesis credentials of distinct notes, so at distinct nullifiers.
+    pub verified: Vec<Verified>,
+    /// The vault's `dom`.
+    pub dom: Fr,
+    /// The price list they were verified under.
+    pub prices: PriceList,
+}
+
+/// How many [`VerifiedCredentials`] there are.
+pub const VERIFIED_COUNT: usize = 3;
+
+/// [`VERIFIED_COUNT`] verified credentials, proven once per test binary.
+pub fn verified_credentials() -> &'static VerifiedCredentials {
+    static CREDENTIALS: OnceLock<VerifiedCredentials> = OnceLock::new();
+    CREDENTIALS.get_or_init(|| {
+        // On a runtime of its own: callers are inside a test's runtime, which cannot block
+        // on a future, and the deployment's tasks must not outlive the runtime that made them.
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(make_verified_credentials())
+        })
+        .join()
+        .expect("making the verified credentials")
+    })
+}
+
+async fn make_verified_credentials() -> VerifiedCredentials {
+    let h = Harness::start(VERIFIED_COUNT).await;
+    let deployment = h.gateway.deployment().clone();
+    let watcher = Watcher::start(
+        h.dev.vault.clone(),
+        0,
+        std::time::Duration::from_secs(3600),
+        Arc::new(Metrics::default()),
+    )
+    .await
+    .unwrap();
+    let view = watcher.view().read().unwrap().clone();
+    let verifier = Verifier::new(h.dev.request_key.verifier_key(), 1_000);
+    let hour = h.hour().await;
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let verified = (0..VERIFIED_COUNT)
+        .map(|i| {
+            let witness = h.genesis(i);
+            let body = chat(&format!("store test {i}"), false);
+            let credential = h.sign(h.prove(&witness, 0, hour), &witness, &body);
+            let presented = Presented::parse(
+                Some(credential.to_authorization().as_bytes()),
+                "POST",
+                "/v1/chat/completions",
+                &headers,
+                body.as_bytes(),
+                &h.dev.price_list,
+            )
+            .unwrap();
+            verifier
+                .verify(
+                    &deployment,
+                    &[deployment.current_key],
+                    &h.dev.price_list,
+                    &view,
+                    presented,
+                )
+                .expect("an honest credential verifies")
+        })
+        .collect();
+    VerifiedCredentials {
+        verified,
+        dom: h.dom,
+        prices: h.dev.price_list.clone(),
+    }
 }
