@@ -125,8 +125,15 @@ async fn rpc_ledger_refusals() {
         Err(ChainError::Rpc(_))
     ));
     assert!(RpcLedger::connect("http://127.0.0.1:1", Vec::new(), Finality::FinalizedTag).is_err());
+}
 
-    let Some(h) = Harness::anvil() else { return };
+#[tokio::test]
+#[cfg_attr(
+    not(nullgate_anvil),
+    ignore = "needs anvil: run `npm ci` in contracts/ or set NULLGATE_ANVIL (.ci/run does)"
+)]
+async fn rpc_ledger_refusals_on_anvil() {
+    let h = Harness::anvil();
     let endpoint = h.endpoint.clone().expect("anvil has an endpoint");
     // A sender the ledger holds no key for.
     let ledger = RpcLedger::connect(&endpoint, dev_signers(1), Finality::Confirmations(5)).unwrap();
