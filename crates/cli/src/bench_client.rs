@@ -43,7 +43,10 @@ use nullgate_client::{
     client::sign_request,
     journal::{Journal, JournalEntry},
 };
-use nullgate_gateway::dev::{DEV_AUTHORITY, dev_ohttp_keys};
+use nullgate_gateway::{
+    dev::{DEV_AUTHORITY, dev_ohttp_keys},
+    metrics::Stage,
+};
 use nullgate_net::{HttpRequest, ohttp::OhttpTransport};
 use nullgate_protocol::{
     credential::{ProofContext, UnsignedCredential},
@@ -127,6 +130,14 @@ struct Report {
     added_latency_pairs_ms_p90: f64,
     /// Timed paid calls served by a credential that was ready when the call came.
     pregenerated_share: f64,
+    /// The client's exchange with the gateway (seal, relay, gateway, open) in the timed
+    /// paid calls, ms.
+    exchange_ms_p50: f64,
+    /// The client's receipt check in the timed paid calls, ms.
+    receipt_check_ms_p50: f64,
+    /// The gateway's mean time per pipeline stage over the timed paid calls, ms (from its
+    /// `/metrics` histograms): where the paid call's time goes on the gateway.
+    gateway_stages_ms_mean: std::collections::BTreeMap<&'static str, f64>,
     /// The proofs made in the background during the timed calls (what the untimed waits
     /// cover, not part of any figure above).
     proof_ms_p50: f64,
@@ -202,6 +213,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         added_latency_pairs_ms_p50: nearest_rank(&pairs, 50),
         added_latency_pairs_ms_p90: nearest_rank(&pairs, 90),
         pregenerated_share: end_to_end.pregenerated_share,
+        exchange_ms_p50: median(&end_to_end.exchange_us) / 1e3,
+        receipt_check_ms_p50: median(&end_to_end.receipt_check_us) / 1e3,
+        gateway_stages_ms_mean: end_to_end.gateway_stages_ms.iter().copied().collect(),
         proof_ms_p50: median(&end_to_end.proof_ms),
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -398,8 +412,12 @@ struct EndToEnd {
     paid: Vec<Duration>,
     pair_differences_ms: Vec<f64>,
     client_critical_us: Vec<f64>,
+    exchange_us: Vec<f64>,
+    receipt_check_us: Vec<f64>,
     proof_ms: Vec<f64>,
     pregenerated_share: f64,
+    /// The gateway's mean time per stage in the timed paid calls, ms, in pipeline order.
+    gateway_stages_ms: Vec<(&'static str, f64)>,
 }
 
 /// `warmup` untimed rounds, then `calls` timed ones, each: one iteration of the critical
@@ -446,9 +464,14 @@ async fn rounds(
         paid: Vec::with_capacity(args.calls),
         pair_differences_ms: Vec::with_capacity(args.calls),
         client_critical_us: Vec::new(),
+        exchange_us: Vec::new(),
+        receipt_check_us: Vec::new(),
         proof_ms: Vec::new(),
         pregenerated_share: 0.0,
+        gateway_stages_ms: Vec::new(),
     };
+    let stage_totals = || Stage::ALL.map(|stage| stack.gateway.metrics().stage_total(stage));
+    let mut stages_before = stage_totals();
     let mut times = CriticalTimes::default();
     let mut before = stack.client.stats();
     let mut upstream_before = stack.gateway.metrics().upstream_calls();
@@ -456,6 +479,7 @@ async fn rounds(
         if i == args.warmup {
             before = stack.client.stats();
             upstream_before = stack.gateway.metrics().upstream_calls();
+            stages_before = stage_totals();
         }
         wait().await;
         let [sign, journal, seal, total] = tokio::task::block_in_place(|| critical.iterate())?;
@@ -497,6 +521,13 @@ async fn rounds(
     result.pregenerated_share = used as f64 / (used + on_demand).max(1) as f64;
     result.client_critical_us = after.critical_path_us[before.critical_path_us.len()..].to_vec();
     result.proof_ms = after.proof_ms[before.proof_ms.len()..].to_vec();
+    result.exchange_us = after.exchange_us[before.exchange_us.len()..].to_vec();
+    result.receipt_check_us = after.receipt_check_us[before.receipt_check_us.len()..].to_vec();
+    result.gateway_stages_ms = Stage::ALL
+        .iter()
+        .zip(stage_totals().iter().zip(&stages_before))
+        .map(|(stage, (now, before))| (stage.label(), now.mean_since(before).as_secs_f64() * 1e3))
+        .collect();
     Ok((times, result))
 }
 
@@ -577,6 +608,21 @@ fn print_table(r: &Report) {
         } else {
             ""
         }
+    );
+    let stages: Vec<String> = Stage::ALL
+        .iter()
+        .filter_map(|stage| {
+            let ms = r.gateway_stages_ms_mean.get(stage.label())?;
+            Some(format!("{} {ms:.2}", stage.label()))
+        })
+        .collect();
+    println!(
+        "  in the client, p50: exchange with the gateway {:.2} ms, receipt check {:.2} ms",
+        r.exchange_ms_p50, r.receipt_check_ms_p50
+    );
+    println!(
+        "  in the gateway, mean ms per paid call: {}",
+        stages.join(", ")
     );
     println!(
         "  background proof per paid call (untimed waits), p50 {:.0} ms; total time {:.1} s",

@@ -7,7 +7,9 @@ use std::{path::PathBuf, sync::Arc};
 use anyhow::{Context, bail};
 use nullgate_chain::{Address, Finality, Ledger, PrivateKeySigner, RpcLedger, Vault};
 use nullgate_gateway::{
-    Gateway, GatewayConfig, GatewayParts, charge::StateSigner, store::sqlite::SqliteStore,
+    Gateway, GatewayConfig, GatewayParts,
+    charge::StateSigner,
+    store::{NullifierStore, postgres::PostgresStore, sqlite::SqliteStore},
     upstream::Upstream,
 };
 use nullgate_net::ohttp::KeyRing;
@@ -74,6 +76,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let postgres_url = match &config.postgres_url_env {
+        Some(var) => Some(
+            std::env::var(var).with_context(|| format!("postgres_url_env: {var} is not set"))?,
+        ),
+        None => None,
+    };
     let vault_address: Address = config.vault.parse().context("vault: not an address")?;
     tokio::runtime::Runtime::new()?.block_on(async move {
         let finality = if config.confirmations == 0 {
@@ -90,10 +98,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let vault = Arc::new(Vault::at(ledger, vault_address).await?);
         // The state key signs under its number on chain (checked by Gateway::start).
         let number = vault.summary().await?.current_key;
-        let store = Arc::new(SqliteStore::open(
-            &base.join(&config.database),
-            config.limits.retention_hours,
-        )?);
+        let store: Arc<dyn NullifierStore> = match &postgres_url {
+            Some(url) => Arc::new(
+                PostgresStore::connect(url, config.limits.retention_hours)
+                    .await
+                    .context("postgres_url_env: the PostgreSQL store")?,
+            ),
+            None => Arc::new(SqliteStore::open(
+                &base.join(&config.database),
+                config.limits.retention_hours,
+            )?),
+        };
         let gateway = Gateway::start(GatewayParts {
             vault,
             from_block: config.from_block,

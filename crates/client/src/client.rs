@@ -89,6 +89,11 @@ pub struct ClientStats {
     pub proved_on_demand: u64,
     /// Microseconds of sign + journal write per call (sealing happens in the transport).
     pub critical_path_us: Vec<f64>,
+    /// Microseconds of each exchange with the gateway through the transport (seal, the
+    /// network, the gateway, open), retries after a 503 included.
+    pub exchange_us: Vec<f64>,
+    /// Microseconds of each receipt check (decoding, `A'`, the state signature).
+    pub receipt_check_us: Vec<f64>,
     /// Receipts checked and applied.
     pub receipts: u64,
     /// Credits charged by those receipts.
@@ -501,6 +506,7 @@ impl<T: Transport + 'static> Client<T> {
         let inner = &self.inner;
         let entry = &prepared.entry;
         let mut attempts = 0;
+        let started = Instant::now();
         let response = loop {
             let request = HttpRequest::from_bhttp(&entry.request)
                 .map_err(|e| PayError::Transport(e.to_string()))?;
@@ -519,6 +525,11 @@ impl<T: Transport + 'static> Client<T> {
             }
             break response;
         };
+        inner
+            .stats()
+            .exchange_us
+            .push(started.elapsed().as_secs_f64() * 1e6);
+        let started = Instant::now();
         let Some(receipt) = receipt_of(&response) else {
             let detail = serde_json::from_slice::<Problem>(&response.body)
                 .map(|p| p.title)
@@ -532,6 +543,9 @@ impl<T: Transport + 'static> Client<T> {
         let next = inner.check(prepared.slot, entry, &receipt)?;
         {
             let mut stats = inner.stats();
+            stats
+                .receipt_check_us
+                .push(started.elapsed().as_secs_f64() * 1e6);
             stats.receipts += 1;
             stats.charged += receipt.charge;
         }

@@ -8,6 +8,10 @@
 //! authority = "gateway.example"
 //! # The nullifier store, an SQLite file (created if missing). Default "gateway.sqlite".
 //! database = "gateway.sqlite"
+//! # Replicas share one PostgreSQL store instead: the environment variable holding its
+//! # connection string ("postgresql://user:password@host:port/db"). When set, `database`
+//! # is not used. Default: none (SQLite).
+//! postgres_url_env = "NULLGATE_POSTGRES_URL"
 //! # The price list, canonical text (docs/spec/PROTOCOL.md §11); its SHA-256 must equal the
 //! # vault's priceListHash. Default "price-list.txt".
 //! price_list = "price-list.txt"
@@ -64,6 +68,10 @@ pub struct GatewayConfig {
     /// SQLite file. Default `gateway.sqlite`.
     #[serde(default = "default_database")]
     pub database: PathBuf,
+    /// Environment variable with a PostgreSQL connection string; when set, the store is
+    /// PostgreSQL (shared by replicas) and `database` is unused. Default: none.
+    #[serde(default)]
+    pub postgres_url_env: Option<String>,
     /// Price list file. Default `price-list.txt`.
     #[serde(default = "default_price_list")]
     pub price_list: PathBuf,
@@ -190,6 +198,7 @@ mod tests {
         assert_eq!(config.limits.lease_seconds, 600);
         assert_eq!(config.limits.retention_hours, 24);
         assert_eq!(config.authority(), "127.0.0.1:8480");
+        assert_eq!(config.postgres_url_env, None);
         assert!(GatewayConfig::from_toml("upstream = 1").is_err());
         assert!(
             GatewayConfig::from_toml("upstream=\"a\"\nrpc_url=\"b\"\nvault=\"c\"\nbogus=1")

@@ -1,7 +1,11 @@
-//! Prometheus counters of the gateway (`GET /metrics`). They count outcomes, never anything
-//! about a request that could link it to another.
+//! Prometheus counters of the gateway (`GET /metrics`). They count outcomes and sum stage
+//! durations over all requests, never anything about a request that could link it to
+//! another.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 /// The gateway's counters.
 #[derive(Default, Debug)]
@@ -17,6 +21,97 @@ pub struct Metrics {
     credits: AtomicU64,
     cut_off: AtomicU64,
     watcher_alarm: AtomicU64,
+    stages: [Histogram; Stage::ALL.len()],
+}
+
+/// A stage of the paid pipeline whose durations `/metrics` reports as a histogram
+/// (`nullgate_gateway_stage_seconds{stage=…}`), so an operator sees where time goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Step 2: the nullifier look-up.
+    Lookup,
+    /// Step 3: key, root, Ed25519 and Groth16 checks (on a blocking thread, queueing included).
+    Verify,
+    /// Step 4: the reservation, durable before the upstream is called.
+    Reserve,
+    /// Step 5: the upstream call, up to its whole body (or its headers, when streamed).
+    Upstream,
+    /// Steps 6–7: charge, receipt signature and the final record.
+    Settle,
+    /// A paid request from its body read to its answer.
+    Request,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 6] = [
+        Stage::Lookup,
+        Stage::Verify,
+        Stage::Reserve,
+        Stage::Upstream,
+        Stage::Settle,
+        Stage::Request,
+    ];
+
+    /// The `stage` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Lookup => "lookup",
+            Stage::Verify => "verify",
+            Stage::Reserve => "reserve",
+            Stage::Upstream => "upstream",
+            Stage::Settle => "settle",
+            Stage::Request => "request",
+        }
+    }
+}
+
+/// Upper bounds of the histogram buckets, in seconds (`+Inf` is implied).
+const BUCKETS_SECONDS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// A Prometheus histogram of durations: a count per bucket (not cumulative; summed when
+/// rendered), the sum in nanoseconds and the count.
+#[derive(Default, Debug)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS_SECONDS.len() + 1],
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        let bucket = BUCKETS_SECONDS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(BUCKETS_SECONDS.len());
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How many times a stage ran and how long it took in all, as read from [`Metrics`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageTotal {
+    /// Observations.
+    pub count: u64,
+    /// Their summed duration.
+    pub sum: Duration,
+}
+
+impl StageTotal {
+    /// The mean duration since `before` (zero if the stage did not run since).
+    pub fn mean_since(&self, before: &StageTotal) -> Duration {
+        let count = self.count.saturating_sub(before.count);
+        if count == 0 {
+            return Duration::ZERO;
+        }
+        self.sum.saturating_sub(before.sum) / u32::try_from(count).unwrap_or(u32::MAX)
+    }
 }
 
 /// What a finished request counts as.
@@ -78,6 +173,20 @@ impl Metrics {
     /// Whether the watcher alarm is raised.
     pub fn watcher_alarm(&self) -> bool {
         self.watcher_alarm.load(Ordering::Relaxed) != 0
+    }
+
+    /// Records how long `stage` took for one request.
+    pub fn observe(&self, stage: Stage, duration: Duration) {
+        self.stages[stage as usize].observe(duration);
+    }
+
+    /// What `stage` has summed so far.
+    pub fn stage_total(&self, stage: Stage) -> StageTotal {
+        let histogram = &self.stages[stage as usize];
+        StageTotal {
+            count: histogram.count.load(Ordering::Relaxed),
+            sum: Duration::from_nanos(histogram.sum_nanos.load(Ordering::Relaxed)),
+        }
     }
 
     /// Upstream calls so far.
@@ -160,6 +269,80 @@ impl Metrics {
             &self.watcher_alarm,
             "gauge",
         );
+        let name = "nullgate_gateway_stage_seconds";
+        out.push_str(&format!(
+            "# HELP {name} Time paid requests spend in each pipeline stage.\n# TYPE {name} histogram\n"
+        ));
+        for stage in Stage::ALL {
+            let histogram = &self.stages[stage as usize];
+            let label = stage.label();
+            let mut cumulative = 0;
+            for (i, bucket) in histogram.buckets.iter().enumerate() {
+                cumulative += bucket.load(Ordering::Relaxed);
+                let le = BUCKETS_SECONDS
+                    .get(i)
+                    .map_or_else(|| "+Inf".to_owned(), |bound| bound.to_string());
+                out.push_str(&format!(
+                    "{name}_bucket{{stage=\"{label}\",le=\"{le}\"}} {cumulative}\n"
+                ));
+            }
+            let total = self.stage_total(stage);
+            out.push_str(&format!(
+                "{name}_sum{{stage=\"{label}\"}} {}\n{name}_count{{stage=\"{label}\"}} {}\n",
+                total.sum.as_secs_f64(),
+                total.count
+            ));
+        }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_histogram_renders_cumulative_buckets_sum_and_count() {
+        let metrics = Metrics::default();
+        metrics.observe(Stage::Verify, Duration::from_micros(800));
+        metrics.observe(Stage::Verify, Duration::from_millis(3));
+        metrics.observe(Stage::Verify, Duration::from_secs(2));
+        let text = metrics.render();
+        let line = |needle: &str| {
+            text.lines()
+                .find(|l| l.starts_with(needle))
+                .unwrap_or_else(|| panic!("no line {needle} in\n{text}"))
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        let bucket = "nullgate_gateway_stage_seconds_bucket{stage=\"verify\"";
+        assert_eq!(line(&format!("{bucket},le=\"0.0005\"}}")), "0");
+        assert_eq!(line(&format!("{bucket},le=\"0.001\"}}")), "1");
+        assert_eq!(line(&format!("{bucket},le=\"0.005\"}}")), "2");
+        assert_eq!(line(&format!("{bucket},le=\"1\"}}")), "2");
+        assert_eq!(line(&format!("{bucket},le=\"+Inf\"}}")), "3");
+        assert_eq!(
+            line("nullgate_gateway_stage_seconds_count{stage=\"verify\"}"),
+            "3"
+        );
+        assert_eq!(
+            line("nullgate_gateway_stage_seconds_sum{stage=\"verify\"}"),
+            "2.0038"
+        );
+        assert_eq!(
+            line("nullgate_gateway_stage_seconds_count{stage=\"reserve\"}"),
+            "0"
+        );
+        let before = StageTotal::default();
+        assert_eq!(
+            metrics.stage_total(Stage::Verify).mean_since(&before),
+            Duration::from_nanos(2_003_800_000 / 3)
+        );
+        assert_eq!(
+            metrics.stage_total(Stage::Lookup).mean_since(&before),
+            Duration::ZERO
+        );
     }
 }

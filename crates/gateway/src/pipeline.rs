@@ -1,6 +1,6 @@
 //! The paid route handler: PROTOCOL §6 steps 1–7 in the spec's order.
 
-use std::{convert::Infallible, pin::Pin, sync::Arc, task::Poll};
+use std::{convert::Infallible, pin::Pin, sync::Arc, task::Poll, time::Instant};
 
 use axum::{
     body::Body,
@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     charge::Receipted,
-    metrics::Outcome,
+    metrics::{Outcome, Stage},
     service::Shared,
     store::{Known, Reservation, Reserved, StoredResponse},
     stream::{self, Relayed, SseRelay},
@@ -67,6 +67,15 @@ struct Incoming {
 
 /// Every priced route lands here.
 pub(crate) async fn paid(shared: Arc<Shared>, request: Request<Body>) -> Response {
+    let started = Instant::now();
+    let metrics = shared.metrics.clone();
+    let response = handle(shared, request).await;
+    metrics.observe(Stage::Request, started.elapsed());
+    response
+}
+
+/// Steps 1–7 for one request.
+async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
     let limit = shared.limits.max_request_bytes;
     let body = match axum::body::to_bytes(body, limit).await {
@@ -106,7 +115,10 @@ pub(crate) async fn paid(shared: Arc<Shared>, request: Request<Body>) -> Respons
         }
     };
     // Step 2: look N up before any freshness check.
-    let known = match shared.store.lookup(&presented.nullifier()).await {
+    let started = Instant::now();
+    let known = shared.store.lookup(&presented.nullifier()).await;
+    shared.metrics.observe(Stage::Lookup, started.elapsed());
+    let known = match known {
         Ok(known) => known,
         Err(error) => return internal(error),
     };
@@ -117,13 +129,15 @@ pub(crate) async fn paid(shared: Arc<Shared>, request: Request<Body>) -> Respons
     let verified = {
         let task_shared = shared.clone();
         let tree = tree.clone();
-        match tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let verified = tokio::task::spawn_blocking(move || {
             let s = &task_shared;
             s.verifier
                 .verify(&s.deployment, &s.keys, &s.prices, &tree, presented)
         })
-        .await
-        {
+        .await;
+        shared.metrics.observe(Stage::Verify, started.elapsed());
+        match verified {
             Ok(Ok(verified)) => verified,
             Ok(Err(rejection)) => {
                 shared.metrics.count(Outcome::Invalid);
@@ -133,7 +147,10 @@ pub(crate) async fn paid(shared: Arc<Shared>, request: Request<Body>) -> Respons
         }
     };
     // Step 4: reserve N atomically.
-    let reserved = match shared.store.reserve(&verified, shared.limits.lease()).await {
+    let started = Instant::now();
+    let reserved = shared.store.reserve(&verified, shared.limits.lease()).await;
+    shared.metrics.observe(Stage::Reserve, started.elapsed());
+    let reserved = match reserved {
         Ok(Reservation::Reserved(reserved)) => reserved,
         // A concurrent copy won the race: its retry will find it.
         Ok(Reservation::Taken) => return refusal(&Rejection::InProgress, None),
@@ -253,10 +270,13 @@ async fn settle(
     raw: u64,
     response: &StoredResponse,
 ) -> Result<Receipted, crate::store::StoreError> {
+    let started = Instant::now();
     let receipted = reserved
         .charge(&shared.prices, raw)
         .sign(&shared.deployment.dom, &shared.signer);
-    shared.store.finish(&receipted, response).await?;
+    let finished = shared.store.finish(&receipted, response).await;
+    shared.metrics.observe(Stage::Settle, started.elapsed());
+    finished?;
     shared.metrics.charged(receipted.receipt().charge);
     Ok(receipted)
 }
@@ -293,6 +313,7 @@ async fn execute(
         Some(chat) => (chat.body.clone(), chat.stream, chat.client_wants_usage),
         None => (incoming.body.clone(), false, false),
     };
+    let started = Instant::now();
     let answer = shared
         .upstream
         .send(
@@ -318,6 +339,7 @@ async fn execute(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     if streamed && status.is_success() {
+        shared.metrics.observe(Stage::Upstream, started.elapsed());
         return relay_stream(
             shared,
             reserved,
@@ -346,6 +368,7 @@ async fn execute(
             }
         }
     }
+    shared.metrics.observe(Stage::Upstream, started.elapsed());
     if too_large {
         // The upstream did the work; the answer cannot be kept or relayed.
         let cap = reserved.class_cost();

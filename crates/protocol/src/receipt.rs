@@ -91,10 +91,9 @@ impl Receipt {
         key: &SecretKey,
         rng: &mut (impl rand::RngCore + rand::CryptoRng),
     ) -> Self {
-        let charged = state::charge(&published_state.affine(), charge);
-        let new_state = Point::from_coordinates(charged.x, charged.y, "A'")
-            .expect("a subgroup point minus a multiple of G stays in the subgroup");
-        let signature = key.sign(&derive::state_hash(dom, &charged), rng);
+        let new_state = state::charge_point(published_state, charge)
+            .expect("A_pub − Δ·G + 2^64·G is not the identity for an honest A_pub");
+        let signature = key.sign(&derive::state_hash(dom, &new_state.affine()), rng);
         Self {
             nullifier,
             charge,

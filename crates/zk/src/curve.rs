@@ -11,7 +11,7 @@ use ark_ec::{
     AffineRepr, CurveConfig, CurveGroup,
     twisted_edwards::{Affine, MontCurveConfig, Projective, TECurveConfig},
 };
-use ark_ff::{Field, MontFp, PrimeField};
+use ark_ff::{BigInteger, Field, MontFp, PrimeField, Zero};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -177,6 +177,55 @@ fn derive_h() -> AffinePoint {
     unreachable!("the counter space is never exhausted")
 }
 
+/// `scalar · G` from a table of multiples of `G` made once: 32 additions instead of a
+/// 251-bit double-and-add, for the state signatures and charges on every paid call. Like
+/// [`mul`] (arkworks' double-and-add), not constant time.
+pub fn mul_g(scalar: &Scalar) -> AffinePoint {
+    g_table().mul(scalar).into_affine()
+}
+
+/// Bits per window of [`GTable`].
+const G_WINDOW_BITS: usize = 8;
+
+/// `rows[w][d] = d · 2^(8w) · G` for every byte `d` of a little-endian scalar (512 KiB).
+struct GTable {
+    rows: Vec<Vec<AffinePoint>>,
+}
+
+impl GTable {
+    fn new() -> Self {
+        let windows = (Scalar::MODULUS_BIT_SIZE as usize).div_ceil(G_WINDOW_BITS);
+        let mut base = ProjectivePoint::from(generator_g());
+        let rows = (0..windows)
+            .map(|_| {
+                let mut row = Vec::with_capacity(1 << G_WINDOW_BITS);
+                let mut acc = ProjectivePoint::zero();
+                for _ in 0..1 << G_WINDOW_BITS {
+                    row.push(acc);
+                    acc += base;
+                }
+                base = acc;
+                ProjectivePoint::normalize_batch(&row)
+            })
+            .collect();
+        Self { rows }
+    }
+
+    fn mul(&self, scalar: &Scalar) -> ProjectivePoint {
+        let bytes = scalar.into_bigint().to_bytes_le();
+        let mut acc = ProjectivePoint::zero();
+        for (row, digit) in self.rows.iter().zip(bytes) {
+            acc += row[usize::from(digit)];
+        }
+        acc
+    }
+}
+
+fn g_table() -> &'static GTable {
+    static TABLE: OnceLock<GTable> = OnceLock::new();
+    TABLE.get_or_init(GTable::new)
+}
+
 /// `scalar · point` in the subgroup.
 pub fn mul(point: &AffinePoint, scalar: &Scalar) -> AffinePoint {
     (*point * scalar).into_affine()
@@ -221,6 +270,25 @@ pub fn scalar_to_fr(scalar: &Scalar) -> Fr {
 mod tests {
     use super::*;
     use crate::poseidon::vectors::fr;
+    use ark_std::UniformRand;
+
+    #[test]
+    fn mul_g_matches_double_and_add() {
+        let g = generator_g();
+        let mut rng = rand::thread_rng();
+        let mut scalars = vec![
+            Scalar::from(0u64),
+            Scalar::from(1u64),
+            Scalar::from(255u64),
+            Scalar::from(256u64),
+            Scalar::from(1u128 << 64),
+            -Scalar::from(1u64),
+        ];
+        scalars.extend((0..20).map(|_| Scalar::rand(&mut rng)));
+        for scalar in &scalars {
+            assert_eq!(mul_g(scalar), mul(&g, scalar), "scalar {scalar}");
+        }
+    }
 
     #[test]
     fn g_is_circomlib_base8() {

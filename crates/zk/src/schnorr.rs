@@ -80,7 +80,7 @@ impl SecretKey {
 
     /// `PK = sk·G`.
     pub fn public_key(&self) -> PublicKey {
-        let point = curve::mul(&curve::generator_g(), &self.0);
+        let point = curve::mul_g(&self.0);
         PublicKey(Point::from_subgroup(point, "public key").expect("sk is not zero mod l"))
     }
 
@@ -111,7 +111,7 @@ impl SecretKey {
             .finalize()
             .into();
         let nonce = scalar_from_wide(&digest);
-        let r = Point::from_subgroup(curve::mul(&curve::generator_g(), &nonce), "R").ok()?;
+        let r = Point::from_subgroup(curve::mul_g(&nonce), "R").ok()?;
         let public_key = self.public_key();
         let digest = challenge_hash(&r.affine(), &public_key, message);
         if !circuit_provable_challenge(&digest) {
@@ -165,7 +165,7 @@ impl Signature {
 /// Verifies `s·G == R + c·PK` (PROTOCOL §1); `s < l` and `R`'s validity hold by type.
 pub fn verify(public_key: &PublicKey, message: &Fr, signature: &Signature) -> Result<(), Error> {
     let c = challenge(&signature.r.affine(), public_key, message);
-    let left = curve::mul(&curve::generator_g(), &signature.s);
+    let left = curve::mul_g(&signature.s);
     let right = curve::add(
         &signature.r.affine(),
         &curve::mul(&public_key.0.affine(), &c),

@@ -10,7 +10,7 @@ use ark_ff::PrimeField;
 use crate::{
     Error, Fr,
     constants::TREE_DEPTH,
-    curve::{self, AffinePoint, Scalar},
+    curve::{self, AffinePoint, Point, Scalar},
 };
 
 /// The three fields of a note's private state, packed into `v`.
@@ -80,7 +80,7 @@ impl StateValue {
 /// `A = v·G + r·H`.
 pub fn commit(value: &StateValue, blinding: &Scalar) -> AffinePoint {
     curve::add(
-        &curve::mul(&curve::generator_g(), &value.packed_scalar()),
+        &curve::mul_g(&value.packed_scalar()),
         &curve::mul(&curve::generator_h(), blinding),
     )
 }
@@ -93,7 +93,13 @@ pub fn rerandomise(commitment: &AffinePoint, epsilon: &Scalar) -> AffinePoint {
 /// The gateway's blind update `A' = A_pub − Δ·G + 2^64·G`: charges `Δ` and advances `m`.
 pub fn charge(published: &AffinePoint, delta: u64) -> AffinePoint {
     let shift = Scalar::from(1u128 << 64) - Scalar::from(delta);
-    curve::add(published, &curve::mul(&curve::generator_g(), &shift))
+    curve::add(published, &curve::mul_g(&shift))
+}
+
+/// [`charge`] of a checked point: the result stays in the subgroup, so it needs no second
+/// subgroup check. `None` if it is the identity.
+pub fn charge_point(published: &Point, delta: u64) -> Option<Point> {
+    Point::from_subgroup(charge(&published.affine(), delta), "A'").ok()
 }
 
 /// Whether `value` is the integer of a scalar `< 2^bits` (used for range reasoning in tests).
