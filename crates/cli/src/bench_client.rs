@@ -519,10 +519,10 @@ async fn rounds(
     let used = after.pregenerated_used - before.pregenerated_used;
     let on_demand = after.proved_on_demand - before.proved_on_demand;
     result.pregenerated_share = used as f64 / (used + on_demand).max(1) as f64;
-    result.client_critical_us = after.critical_path_us[before.critical_path_us.len()..].to_vec();
-    result.proof_ms = after.proof_ms[before.proof_ms.len()..].to_vec();
-    result.exchange_us = after.exchange_us[before.exchange_us.len()..].to_vec();
-    result.receipt_check_us = after.receipt_check_us[before.receipt_check_us.len()..].to_vec();
+    result.client_critical_us = after.critical_path_us.since(&before.critical_path_us);
+    result.proof_ms = after.proof_ms.since(&before.proof_ms);
+    result.exchange_us = after.exchange_us.since(&before.exchange_us);
+    result.receipt_check_us = after.receipt_check_us.since(&before.receipt_check_us);
     result.gateway_stages_ms = Stage::ALL
         .iter()
         .zip(stage_totals().iter().zip(&stages_before))

@@ -229,15 +229,15 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         charge_equals_usage: usage_priced.map(|u| u == charged && stats.charged == charged),
         calls_above_cap: calls.iter().filter(|c| c.charged > c.class_cost).count(),
         class_caps: dev.price_list.classes().to_vec(),
-        proofs: stats.proof_ms.len(),
-        proof_ms_p50: median(&stats.proof_ms),
+        proofs: usize::try_from(stats.proof_ms.total()).unwrap_or(usize::MAX),
+        proof_ms_p50: median(&stats.proof_ms.values()),
         pregenerated_share: if calls.is_empty() {
             0.0
         } else {
             stats.pregenerated_used as f64
                 / (stats.pregenerated_used + stats.proved_on_demand).max(1) as f64
         },
-        critical_path_us_p50: median(&stats.critical_path_us),
+        critical_path_us_p50: median(&stats.critical_path_us.values()),
         latency_ms_p50: median(&calls.iter().map(|c| c.ms).collect::<Vec<_>>()),
         direct_ms_p50: direct_ms,
         gateway_records: records,

@@ -11,6 +11,7 @@
 //! One request is in flight per note; several notes give concurrency.
 
 use std::{
+    collections::VecDeque,
     sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
@@ -78,22 +79,61 @@ struct Slot {
     pregenerated: Option<Pregenerated>,
 }
 
+/// How many of the latest values [`Samples`] keeps.
+pub const MAX_SAMPLES: usize = 4096;
+
+/// The latest [`MAX_SAMPLES`] measurements of one kind and how many there were in all, so a
+/// long-running proxy's statistics stay bounded.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    recent: VecDeque<f64>,
+    total: u64,
+}
+
+impl Samples {
+    /// Records one measurement, dropping the oldest kept one when full.
+    pub fn push(&mut self, value: f64) {
+        if self.recent.len() == MAX_SAMPLES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(value);
+        self.total += 1;
+    }
+
+    /// How many measurements were ever recorded.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The kept measurements, oldest first.
+    pub fn values(&self) -> Vec<f64> {
+        self.recent.iter().copied().collect()
+    }
+
+    /// The measurements recorded since `earlier` (a copy taken before), as far as kept.
+    pub fn since(&self, earlier: &Samples) -> Vec<f64> {
+        let new = usize::try_from(self.total.saturating_sub(earlier.total)).unwrap_or(usize::MAX);
+        let skip = self.recent.len().saturating_sub(new);
+        self.recent.iter().skip(skip).copied().collect()
+    }
+}
+
 /// What the client measured (for `nullgate demo` and benches). Nothing here links calls.
 #[derive(Clone, Debug, Default)]
 pub struct ClientStats {
     /// Milliseconds of each proof made.
-    pub proof_ms: Vec<f64>,
+    pub proof_ms: Samples,
     /// Calls served by a pre-generated credential.
     pub pregenerated_used: u64,
     /// Calls that had to prove on the spot.
     pub proved_on_demand: u64,
     /// Microseconds of sign + journal write per call (sealing happens in the transport).
-    pub critical_path_us: Vec<f64>,
+    pub critical_path_us: Samples,
     /// Microseconds of each exchange with the gateway through the transport (seal, the
     /// network, the gateway, open), retries after a 503 included.
-    pub exchange_us: Vec<f64>,
+    pub exchange_us: Samples,
     /// Microseconds of each receipt check (decoding, `A'`, the state signature).
-    pub receipt_check_us: Vec<f64>,
+    pub receipt_check_us: Samples,
     /// Receipts checked and applied.
     pub receipts: u64,
     /// Credits charged by those receipts.
@@ -884,5 +924,31 @@ impl<T: Transport + 'static> Payer for Client<T> {
 
     async fn pay(&self, request: PaidRequest) -> Result<PaidResponse, PayError> {
         self.pay_request(request).await
+    }
+}
+
+#[cfg(test)]
+mod samples_tests {
+    use super::*;
+
+    #[test]
+    fn samples_keep_the_latest_and_count_all() {
+        let mut samples = Samples::default();
+        for i in 0..10 {
+            samples.push(f64::from(i));
+        }
+        let earlier = samples.clone();
+        samples.push(10.0);
+        samples.push(11.0);
+        assert_eq!(samples.since(&earlier), vec![10.0, 11.0]);
+        for i in 12..(MAX_SAMPLES as u32 + 100) {
+            samples.push(f64::from(i));
+        }
+        assert_eq!(samples.total(), MAX_SAMPLES as u64 + 100);
+        let values = samples.values();
+        assert_eq!(values.len(), MAX_SAMPLES);
+        assert_eq!(values[0], 100.0);
+        // More new values than kept: what is kept.
+        assert_eq!(samples.since(&earlier).len(), MAX_SAMPLES);
     }
 }
