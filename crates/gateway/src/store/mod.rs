@@ -11,7 +11,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use nullgate_protocol::receipt::Receipt;
@@ -78,6 +78,22 @@ pub struct Reserved {
 }
 
 impl Reserved {
+    /// What reserving `verified` in this hour's partition holds (both stores build it so).
+    pub(crate) fn for_verified(verified: &Verified) -> Self {
+        let presented = verified.presented();
+        let body = &presented.credential.body;
+        Self {
+            nullifier: body.nullifier,
+            share: Share {
+                x: presented.share_x,
+                y: body.share_y,
+            },
+            published_state: body.published_state,
+            class_cost: verified.class_cost(),
+            partition: current_hour(),
+        }
+    }
+
     /// `N`.
     pub fn nullifier(&self) -> Fr {
         self.nullifier
@@ -170,4 +186,22 @@ pub trait NullifierStore: Send + Sync {
             Some(Known::Final { receipt, .. }) => ReceiptLookup::Receipt(receipt),
         })
     }
+}
+
+/// Unix seconds by this gateway's clock.
+pub(crate) fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The hour (Unix seconds / 3600) whose partition a reservation made now goes in.
+pub(crate) fn current_hour() -> u32 {
+    u32::try_from(now_seconds() / 3600).unwrap_or(u32::MAX)
+}
+
+/// The retry-window table of `hour`.
+pub(crate) fn partition_name(hour: u32) -> String {
+    format!("retained_{hour}")
 }

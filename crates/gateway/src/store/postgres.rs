@@ -44,7 +44,7 @@
 use std::{
     fmt,
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -57,7 +57,10 @@ use nullgate_zk::{
 };
 use tokio_postgres::{NoTls, Row, error::SqlState};
 
-use super::{Known, NullifierStore, Reservation, Reserved, Share, StoreError, StoredResponse};
+use super::{
+    Known, NullifierStore, Reservation, Reserved, Share, StoreError, StoredResponse, current_hour,
+    partition_name,
+};
 use crate::{charge::Receipted, verify::Verified};
 
 /// Schema migrations, in order: entry `i` brings the store to version `i + 1`. Version 1 has
@@ -398,21 +401,6 @@ fn is_undefined_table(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&SqlState::UNDEFINED_TABLE)
 }
 
-fn now_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn current_hour() -> u32 {
-    u32::try_from(now_seconds() / 3600).unwrap_or(u32::MAX)
-}
-
-fn partition_name(hour: u32) -> String {
-    format!("retained_{hour}")
-}
-
 /// A lease in seconds for SQL (capped far beyond any sensible lease, so `now + lease` fits).
 fn lease_seconds(lease: Duration) -> i64 {
     lease.as_secs().min(u64::from(u32::MAX)) as i64
@@ -583,17 +571,7 @@ impl NullifierStore for PostgresStore {
         lease: Duration,
     ) -> Result<Reservation, StoreError> {
         let presented = verified.presented();
-        let body = &presented.credential.body;
-        let reserved = Reserved {
-            nullifier: body.nullifier,
-            share: Share {
-                x: presented.share_x,
-                y: body.share_y,
-            },
-            published_state: body.published_state,
-            class_cost: verified.class_cost(),
-            partition: current_hour(),
-        };
+        let reserved = Reserved::for_verified(verified);
         let n = fr_to_bytes(&reserved.nullifier);
         let x = fr_to_bytes(&reserved.share.x);
         let y = fr_to_bytes(&reserved.share.y);

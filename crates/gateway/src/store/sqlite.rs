@@ -27,7 +27,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -39,7 +39,10 @@ use nullgate_zk::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Known, NullifierStore, Reservation, Reserved, Share, StoreError, StoredResponse};
+use super::{
+    Known, NullifierStore, Reservation, Reserved, Share, StoreError, StoredResponse, current_hour,
+    now_seconds, partition_name,
+};
 use crate::{charge::Receipted, verify::Verified};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -64,17 +67,6 @@ struct Inner {
 
 fn db(error: rusqlite::Error) -> StoreError {
     StoreError::Database(error.to_string())
-}
-
-fn now_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn partition_name(hour: u32) -> String {
-    format!("retained_{hour}")
 }
 
 impl SqliteStore {
@@ -249,10 +241,6 @@ fn spawn_flusher(
         })
         .map(drop)
         .map_err(|e| StoreError::Database(format!("starting the WAL flusher: {e}")))
-}
-
-fn current_hour() -> u32 {
-    u32::try_from(now_seconds() / 3600).unwrap_or(u32::MAX)
 }
 
 impl Inner {
@@ -449,17 +437,7 @@ impl NullifierStore for SqliteStore {
         lease: Duration,
     ) -> Result<Reservation, StoreError> {
         let presented = verified.presented();
-        let body = &presented.credential.body;
-        let reserved = Reserved {
-            nullifier: body.nullifier,
-            share: Share {
-                x: presented.share_x,
-                y: body.share_y,
-            },
-            published_state: body.published_state,
-            class_cost: verified.class_cost(),
-            partition: current_hour(),
-        };
+        let reserved = Reserved::for_verified(verified);
         let digest = presented.payload_digest;
         let retention = self.retention_hours;
         let until = now_seconds().saturating_add(lease.as_secs()) as i64;
