@@ -11,12 +11,13 @@ use ark_ec::{
     AffineRepr, CurveConfig, CurveGroup,
     twisted_edwards::{Affine, MontCurveConfig, Projective, TECurveConfig},
 };
-use ark_ff::{BigInteger, Field, MontFp, PrimeField, Zero};
+use ark_ff::{Field, MontFp, PrimeField};
 use sha2::{Digest, Sha256};
 
 use crate::{
     Error, Fr,
     field::{fr_from_bytes, fr_to_bytes},
+    fixed_base::FixedBase,
 };
 
 /// A Baby-JubJub scalar: an integer modulo the prime subgroup order `l`.
@@ -184,46 +185,9 @@ pub fn mul_g(scalar: &Scalar) -> AffinePoint {
     g_table().mul(scalar).into_affine()
 }
 
-/// Bits per window of [`GTable`].
-const G_WINDOW_BITS: usize = 8;
-
-/// `rows[w][d] = d · 2^(8w) · G` for every byte `d` of a little-endian scalar (512 KiB).
-struct GTable {
-    rows: Vec<Vec<AffinePoint>>,
-}
-
-impl GTable {
-    fn new() -> Self {
-        let windows = (Scalar::MODULUS_BIT_SIZE as usize).div_ceil(G_WINDOW_BITS);
-        let mut base = ProjectivePoint::from(generator_g());
-        let rows = (0..windows)
-            .map(|_| {
-                let mut row = Vec::with_capacity(1 << G_WINDOW_BITS);
-                let mut acc = ProjectivePoint::zero();
-                for _ in 0..1 << G_WINDOW_BITS {
-                    row.push(acc);
-                    acc += base;
-                }
-                base = acc;
-                ProjectivePoint::normalize_batch(&row)
-            })
-            .collect();
-        Self { rows }
-    }
-
-    fn mul(&self, scalar: &Scalar) -> ProjectivePoint {
-        let bytes = scalar.into_bigint().to_bytes_le();
-        let mut acc = ProjectivePoint::zero();
-        for (row, digit) in self.rows.iter().zip(bytes) {
-            acc += row[usize::from(digit)];
-        }
-        acc
-    }
-}
-
-fn g_table() -> &'static GTable {
-    static TABLE: OnceLock<GTable> = OnceLock::new();
-    TABLE.get_or_init(GTable::new)
+fn g_table() -> &'static FixedBase<ProjectivePoint> {
+    static TABLE: OnceLock<FixedBase<ProjectivePoint>> = OnceLock::new();
+    TABLE.get_or_init(|| FixedBase::new(generator_g().into()))
 }
 
 /// `scalar · point` in the subgroup.

@@ -10,7 +10,7 @@
 
 use ark_bn254::{Bn254, G1Affine, G1Projective, G2Affine};
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM, pairing::Pairing};
-use ark_ff::{BigInteger, One, PrimeField, UniformRand, Zero};
+use ark_ff::{One, PrimeField, UniformRand};
 use ark_groth16::{Groth16, PreparedVerifyingKey, ProvingKey, VerifyingKey};
 use ark_relations::{
     gr1cs::{
@@ -24,7 +24,7 @@ use rand::{CryptoRng, RngCore, SeedableRng};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Fr};
+use crate::{Error, Fr, fixed_base::FixedBase};
 
 /// A Groth16 proof over BN254.
 pub type Proof = ark_groth16::Proof<Bn254>;
@@ -152,48 +152,25 @@ pub struct VerifierKey {
 /// Fixed-base tables for the verifying key's input points `IC_1 … IC_n`: `x·IC_j` becomes
 /// 32 table additions instead of a 254-bit scalar multiplication.
 struct InputTables {
-    /// `tables[j][w][d] = d·2^(8w)·IC_(j+1)`.
-    tables: Vec<Vec<Vec<G1Affine>>>,
+    tables: Vec<FixedBase<G1Projective>>,
 }
-
-const INPUT_WINDOW_BITS: usize = 8;
-const INPUT_WINDOWS: usize = 256usize.div_ceil(INPUT_WINDOW_BITS);
 
 impl InputTables {
     fn new(points: &[G1Affine]) -> Self {
         let tables = points
             .par_iter()
-            .map(|point| {
-                let mut base = point.into_group();
-                (0..INPUT_WINDOWS)
-                    .map(|_| {
-                        let mut row = Vec::with_capacity(1 << INPUT_WINDOW_BITS);
-                        let mut acc = G1Projective::zero();
-                        for _ in 0..1 << INPUT_WINDOW_BITS {
-                            row.push(acc);
-                            acc += base;
-                        }
-                        base = acc;
-                        G1Projective::normalize_batch(&row)
-                    })
-                    .collect()
-            })
+            .map(|point| FixedBase::new(point.into_group()))
             .collect();
         Self { tables }
     }
 
     /// `Σ_j scalars[j]·IC_(j+1)`.
     fn combine(&self, scalars: &[Fr]) -> G1Projective {
-        let mut acc = G1Projective::zero();
-        for (table, scalar) in self.tables.iter().zip(scalars) {
-            let bytes = scalar.into_bigint().to_bytes_le();
-            for (window, digit) in table.iter().zip(bytes) {
-                if digit != 0 {
-                    acc += window[digit as usize];
-                }
-            }
-        }
-        acc
+        self.tables
+            .iter()
+            .zip(scalars)
+            .map(|(table, scalar)| table.mul(scalar))
+            .sum()
     }
 }
 

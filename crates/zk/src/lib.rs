@@ -38,6 +38,7 @@ pub mod curve;
 pub mod derive;
 mod error;
 pub mod field;
+mod fixed_base;
 pub mod gadget;
 pub mod groth16;
 pub mod keys;
