@@ -50,7 +50,7 @@ use nullgate_gateway::{
 use nullgate_net::{HttpRequest, ohttp::OhttpTransport};
 use nullgate_protocol::{
     credential::{ProofContext, UnsignedCredential},
-    price::Pricing,
+    price::TokenPrices,
 };
 use nullgate_zk::{
     Fr, circuit::request::RequestWitness, curve::Scalar, groth16::ProverKey, note::Note,
@@ -267,10 +267,12 @@ impl CriticalContext {
         let deployment = &stack.trusted.deployment;
         let prices = &stack.trusted.prices;
         // The class the proxy picks for this body (it is below every note's balance).
-        let class = match prices.route("POST", CHAT).map(|r| r.pricing) {
-            Some(Pricing::OpenAiTokens { prompt, completion }) => {
-                prices.class_for(prompt * body.len() as u64 + completion * MAX_TOKENS)
-            }
+        let class = match prices.route("POST", CHAT).and_then(|r| r.pricing.tokens()) {
+            Some(TokenPrices {
+                input: prompt,
+                output: completion,
+                ..
+            }) => prices.class_for(prompt * body.len() as u64 + completion * MAX_TOKENS),
             _ => None,
         }
         .context("the DEV price list prices chat completions by tokens")?;

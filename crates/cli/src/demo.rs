@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use nullgate_protocol::price::Pricing;
+use nullgate_protocol::price::TokenPrices;
 use serde::Serialize;
 
 use crate::stack::{self, Stack, StackOptions};
@@ -207,14 +207,15 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     let stats = client.stats();
     let (records, reservations) = store.counts().await?;
     let usage_priced = upstream_counters.map(|counters| {
-        let Pricing::OpenAiTokens { prompt, completion } = dev
+        let TokenPrices {
+            input: prompt,
+            output: completion,
+            ..
+        } = dev
             .price_list
             .route("POST", "/v1/chat/completions")
-            .expect("the demo prices chat")
-            .pricing
-        else {
-            unreachable!("the demo prices chat by tokens")
-        };
+            .and_then(|route| route.pricing.tokens())
+            .expect("the demo prices chat by tokens");
         counters.prompt_tokens * prompt + counters.completion_tokens * completion
     });
     let charged: u64 = calls.iter().map(|c| c.charged).sum();

@@ -10,7 +10,7 @@ use nullgate_gateway::{
     Gateway, GatewayConfig, GatewayParts,
     charge::StateSigner,
     store::{NullifierStore, postgres::PostgresStore, sqlite::SqliteStore},
-    upstream::Upstream,
+    upstream::{Upstream, UpstreamKey},
 };
 use nullgate_net::ohttp::KeyRing;
 use nullgate_protocol::price::PriceList;
@@ -70,12 +70,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .map(|key| key.trim().parse::<PrivateKeySigner>())
         .transpose()
         .map_err(|_| anyhow::anyhow!("{} is not a private key", config.slasher_key_env))?;
-    let upstream_key = match &config.upstream_key_env {
-        Some(var) => Some(
+    let upstream_key = match (&config.upstream_key_env, &config.upstream_key_file) {
+        (Some(_), Some(_)) => {
+            bail!("set one of upstream_key_env and upstream_key_file, not both")
+        }
+        (Some(var), None) => Some(
             std::env::var(var).with_context(|| format!("upstream_key_env: {var} is not set"))?,
         ),
-        None => None,
-    };
+        (None, Some(file)) => Some(
+            std::fs::read_to_string(base.join(file))
+                .with_context(|| format!("upstream_key_file: cannot read {}", file.display()))?,
+        ),
+        (None, None) => None,
+    }
+    .map(|secret| UpstreamKey::new(&secret, config.upstream_key_header))
+    .transpose()?;
     let postgres_url = match &config.postgres_url_env {
         Some(var) => Some(
             std::env::var(var).with_context(|| format!("postgres_url_env: {var} is not set"))?,

@@ -24,10 +24,10 @@ use nullgate_gateway::{
     config::Limits,
     dev::{DEV_AUTHORITY, DevDeployment, demo_price_list},
     store::{NullifierStore, sqlite::SqliteStore},
-    upstream::Upstream,
+    upstream::{KeyHeader, Upstream, UpstreamKey},
 };
 use nullgate_net::ohttp::{OhttpTransport, RelayConfig, relay_router};
-use nullgate_protocol::price::Pricing;
+use nullgate_protocol::price::TokenPrices;
 use nullgate_zk::{
     groth16::{CircuitKind, ProverKey},
     keys::{DEV_SEED, dev_setup},
@@ -122,11 +122,17 @@ pub(crate) async fn start(args: &StackOptions) -> anyhow::Result<Stack> {
         poll_ms: 100,
         ..Limits::default()
     };
-    let gateway = Gateway::start(dev.gateway_parts(
-        store.clone() as Arc<dyn NullifierStore>,
-        Upstream::new(&upstream_url, key)?,
-        limits,
-    ))
+    let gateway = Gateway::start(
+        dev.gateway_parts(
+            store.clone() as Arc<dyn NullifierStore>,
+            Upstream::new(
+                &upstream_url,
+                key.map(|key| UpstreamKey::new(&key, KeyHeader::Bearer))
+                    .transpose()?,
+            )?,
+            limits,
+        ),
+    )
     .await?;
     let gateway_addr = serve(gateway.router()).await?;
     say(&format!(
@@ -161,9 +167,13 @@ pub(crate) async fn start(args: &StackOptions) -> anyhow::Result<Stack> {
     let chat_class = match dev
         .price_list
         .route("POST", "/v1/chat/completions")
-        .map(|r| r.pricing)
+        .and_then(|r| r.pricing.tokens())
     {
-        Some(Pricing::OpenAiTokens { prompt, completion }) => dev
+        Some(TokenPrices {
+            input: prompt,
+            output: completion,
+            ..
+        }) => dev
             .price_list
             .class_for(prompt * (longest as u64 + 64) + completion * args.max_tokens)
             .map_or(0, |(index, _)| index),

@@ -12,7 +12,7 @@ use nullgate_client::{
     proxy::{Proxy, ProxyConfig, ServeError},
 };
 use nullgate_protocol::{
-    price::{PriceList, Pricing, Route},
+    price::{PriceList, Pricing, Route, TokenApi, TokenPrices},
     receipt::Receipt,
 };
 use nullgate_zk::{
@@ -35,10 +35,11 @@ fn price_list(with_models: bool) -> PriceList {
     let mut routes = vec![Route {
         method: "POST".into(),
         path: "/v1/chat/completions".into(),
-        pricing: Pricing::OpenAiTokens {
-            prompt: PROMPT,
-            completion: COMPLETION,
-        },
+        pricing: Pricing::Tokens(TokenPrices {
+            api: TokenApi::OpenAiChat,
+            input: PROMPT,
+            output: COMPLETION,
+        }),
     }];
     if with_models {
         routes.push(Route {

@@ -19,9 +19,13 @@
 //! # for Ollama. Paths are appended after the base's path with a leading /v1 removed when
 //! # the base already ends in /v1. Required.
 //! upstream = "https://api.example.com/v1"
-//! # Environment variable holding the upstream API key (sent as a Bearer token). Default:
-//! # none (no key sent).
+//! # Environment variable holding the upstream API key, or a file holding it (surrounding
+//! # whitespace removed); at most one of the two. Default: none (no key sent).
 //! upstream_key_env = "OPENAI_API_KEY"
+//! # upstream_key_file = "/run/secrets/upstream-key"
+//! # How the key is sent: "bearer" (Authorization: Bearer, OpenAI and most others) or
+//! # "x-api-key" (Anthropic). Default "bearer".
+//! upstream_key_header = "bearer"
 //! # The chain: a JSON-RPC URL and the vault's address. Required.
 //! rpc_url = "http://127.0.0.1:8545"
 //! vault = "0x…"
@@ -80,6 +84,12 @@ pub struct GatewayConfig {
     /// Environment variable with the upstream key. Default: none.
     #[serde(default)]
     pub upstream_key_env: Option<String>,
+    /// File with the upstream key (instead of `upstream_key_env`). Default: none.
+    #[serde(default)]
+    pub upstream_key_file: Option<PathBuf>,
+    /// How the upstream key is sent. Default `bearer`.
+    #[serde(default)]
+    pub upstream_key_header: crate::upstream::KeyHeader,
     /// JSON-RPC URL of the chain.
     pub rpc_url: String,
     /// The vault's address (0x hex).
@@ -199,6 +209,19 @@ mod tests {
         assert_eq!(config.limits.retention_hours, 24);
         assert_eq!(config.authority(), "127.0.0.1:8480");
         assert_eq!(config.postgres_url_env, None);
+        assert_eq!(
+            config.upstream_key_header,
+            crate::upstream::KeyHeader::Bearer
+        );
+        let anthropic = GatewayConfig::from_toml(
+            "upstream = \"http://127.0.0.1:1/v1\"\nrpc_url = \"x\"\nvault = \"0x00\"\n\
+             upstream_key_file = \"key.txt\"\nupstream_key_header = \"x-api-key\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            anthropic.upstream_key_header,
+            crate::upstream::KeyHeader::XApiKey
+        );
         assert!(GatewayConfig::from_toml("upstream = 1").is_err());
         assert!(
             GatewayConfig::from_toml("upstream=\"a\"\nrpc_url=\"b\"\nvault=\"c\"\nbogus=1")

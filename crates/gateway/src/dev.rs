@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use nullgate_chain::{Address, B256, EmbeddedLedger, KeyHashes, Ledger, Vault, VaultParams};
 use nullgate_net::ohttp::KeyRing;
-use nullgate_protocol::price::{PriceList, Pricing, Route};
+use nullgate_protocol::price::{PriceList, Pricing, Route, TokenApi, TokenPrices};
 use nullgate_zk::{curve::Scalar, groth16::ProverKey, schnorr::SecretKey};
 
 use crate::{
@@ -22,21 +22,27 @@ pub const DEV_OHTTP_SEED: &[u8] = b"nullgate/v1/dev-ohttp-key-seed!!";
 pub const DEV_AUTHORITY: &str = "gateway.nullgate.test";
 
 /// The demo's price list: classes 500 < 2,000 < 8,000 < 32,000 credits, floor 5; chat
-/// completions 1 credit per prompt token and 4 per completion token; the model list 5.
+/// completions, Responses and Anthropic Messages 1 credit per input token and 4 per output
+/// token, embeddings 1 per input token; the model list 5.
 pub fn demo_price_list() -> PriceList {
+    let tokens = |path: &str, api, output| Route {
+        method: "POST".into(),
+        path: path.into(),
+        pricing: Pricing::Tokens(TokenPrices {
+            api,
+            input: 1,
+            output,
+        }),
+    };
     PriceList::new(
         vec![500, 2_000, 8_000, 32_000],
         5,
         vec!["content-type".into()],
         vec![
-            Route {
-                method: "POST".into(),
-                path: "/v1/chat/completions".into(),
-                pricing: Pricing::OpenAiTokens {
-                    prompt: 1,
-                    completion: 4,
-                },
-            },
+            tokens("/v1/chat/completions", TokenApi::OpenAiChat, 4),
+            tokens("/v1/embeddings", TokenApi::OpenAiChat, 0),
+            tokens("/v1/messages", TokenApi::Anthropic, 4),
+            tokens("/v1/responses", TokenApi::OpenAiResponses, 4),
             Route {
                 method: "GET".into(),
                 path: "/v1/models".into(),

@@ -17,9 +17,11 @@
 //!   response bodies in hourly partitions dropped whole).
 //! - [`charge`]: from a reservation to a signed receipt (`A' = A_pub − Δ·G + 2^64·G`), with
 //!   `Δ_min ≤ Δ ≤ C_c` enforced by the type.
-//! - [`upstream`] and [`stream`]: forwarding with the gateway's own credentials and only the
-//!   allowlisted headers; OpenAI-compatible usage, unstreamed and streamed (SSE relayed as it
-//!   arrives, cut off at the class cap, the receipt in a trailer and a final event);
+//! - [`upstream`], [`usage`] and [`stream`]: forwarding with the gateway's own credentials
+//!   and only the allowlisted headers; every pricing mode of the price list (fixed, per
+//!   JSON-RPC method, per token of OpenAI chat, embeddings and Responses and of Anthropic
+//!   Messages), unstreamed and streamed (SSE relayed as it arrives, cut off at the class
+//!   cap, the receipt in a trailer and a final event);
 //!   [`timestamps`]: the upstream's `created` times coarsened to the hour.
 //! - [`watcher`]: the note tree and its roots from finalised `NoteDeposited` events.
 //! - [`slash`]: a double spend recovers the note's secret, keeps the evidence and slashes.
@@ -42,6 +44,7 @@ pub mod store;
 pub mod stream;
 pub mod timestamps;
 pub mod upstream;
+pub mod usage;
 pub mod verify;
 pub mod watcher;
 

@@ -10,7 +10,7 @@ use axum::{
 use bytes::Bytes;
 use http_body::Frame;
 use nullgate_protocol::{
-    price::{Pricing, Route},
+    price::{RequestPrice, TokenApi, TokenPrices},
     receipt::{RECEIPT_HEADER, Receipt},
     rejection::{PROBLEM_MEDIA_TYPE, Rejection},
 };
@@ -22,7 +22,8 @@ use crate::{
     service::Shared,
     store::{Known, Reservation, Reserved, StoredResponse},
     stream::{self, Relayed, SseRelay},
-    upstream::{ChatRequest, allowlisted, usage_of},
+    upstream::{ChatRequest, allowlisted},
+    usage,
     verify::Presented,
 };
 
@@ -161,8 +162,8 @@ async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
     if hour.abs_diff(tree.finalized_hour) > shared.limits.hour_skew {
         return refuse_charged(&shared, reserved, &Rejection::StaleHour).await;
     }
-    let route = verified.presented().route.clone();
-    execute(shared, reserved, route, incoming).await
+    let price = verified.presented().price;
+    execute(shared, reserved, price, incoming).await
 }
 
 /// Step 2 for a nullifier the store knows.
@@ -236,7 +237,7 @@ async fn known_nullifier(
                 .await
             {
                 Ok(Some(reserved)) => {
-                    execute(shared.clone(), reserved, presented.route, incoming).await
+                    execute(shared.clone(), reserved, presented.price, incoming).await
                 }
                 Ok(None) => refusal(&Rejection::InProgress, None),
                 Err(error) => internal(error),
@@ -301,17 +302,21 @@ async fn refuse_charged(shared: &Shared, reserved: Reserved, rejection: &Rejecti
 async fn execute(
     shared: Arc<Shared>,
     reserved: Reserved,
-    route: Route,
+    price: RequestPrice,
     incoming: Incoming,
 ) -> Response {
     let headers = allowlisted(&incoming.headers, shared.prices.signed_headers());
-    let chat = match route.pricing {
-        Pricing::OpenAiTokens { .. } => ChatRequest::prepare(&incoming.body),
-        Pricing::Fixed { .. } => None,
+    // An OpenAI chat stream is asked to end with its usage.
+    let chat = match price {
+        RequestPrice::Tokens(TokenPrices {
+            api: TokenApi::OpenAiChat,
+            ..
+        }) => ChatRequest::prepare(&incoming.body),
+        _ => None,
     };
-    let (body, streamed, client_wants_usage) = match &chat {
-        Some(chat) => (chat.body.clone(), chat.stream, chat.client_wants_usage),
-        None => (incoming.body.clone(), false, false),
+    let (body, client_wants_usage) = match &chat {
+        Some(chat) => (chat.body.clone(), chat.client_wants_usage),
+        None => (incoming.body.clone(), false),
     };
     let started = Instant::now();
     let answer = shared
@@ -338,12 +343,18 @@ async fn execute(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if streamed && status.is_success() {
+    let is_stream = content_type
+        .as_deref()
+        .is_some_and(|kind| kind.starts_with("text/event-stream"));
+    if let RequestPrice::Tokens(prices) = price
+        && is_stream
+        && status.is_success()
+    {
         shared.metrics.observe(Stage::Upstream, started.elapsed());
         return relay_stream(
             shared,
             reserved,
-            route,
+            prices,
             answer,
             content_type,
             client_wants_usage,
@@ -386,13 +397,13 @@ async fn execute(
     let raw = if !status.is_success() {
         0
     } else {
-        match route.pricing {
-            Pricing::Fixed { credits } => credits,
-            Pricing::OpenAiTokens { .. } => serde_json::from_slice::<serde_json::Value>(&collected)
+        match price {
+            RequestPrice::Known(credits) => credits,
+            RequestPrice::Tokens(prices) => serde_json::from_slice::<serde_json::Value>(&collected)
                 .ok()
-                .and_then(|value| usage_of(&value))
+                .and_then(|value| usage::of_answer(prices.api, &value))
                 // A successful answer without usage is charged its cap.
-                .map_or(reserved.class_cost(), |usage| route.pricing.price(usage)),
+                .map_or(reserved.class_cost(), |usage| prices.price(usage)),
         }
     };
     let stored = StoredResponse {
@@ -428,7 +439,7 @@ impl http_body::Body for ChannelBody {
 fn relay_stream(
     shared: Arc<Shared>,
     reserved: Reserved,
-    route: Route,
+    prices: TokenPrices,
     mut answer: reqwest::Response,
     content_type: Option<String>,
     client_wants_usage: bool,
@@ -437,7 +448,7 @@ fn relay_stream(
     let cap = reserved.class_cost();
     let stored_type = content_type.clone();
     tokio::spawn(async move {
-        let mut relay = SseRelay::new(route.pricing, cap, client_wants_usage);
+        let mut relay = SseRelay::new(prices, cap, client_wants_usage);
         let mut sent: Vec<u8> = Vec::new();
         let max = shared.limits.max_response_bytes;
         let forward = |events: Vec<Bytes>, sent: &mut Vec<u8>| {

@@ -1,17 +1,18 @@
-//! Relaying an OpenAI-compatible SSE stream as it arrives (PROTOCOL §6 steps 5–6): events
-//! pass through one by one; the usage chunk the gateway asked for is dropped if the client
-//! did not ask for it; the charge is tracked so that a stream that would exceed its class cap
-//! is cut off at it; the stream ends with `event: nullgate-receipt`.
+//! Relaying an LLM API's SSE stream as it arrives (PROTOCOL §6 steps 5–6): events pass
+//! through one by one; the usage chunk the gateway asked an OpenAI chat upstream for is
+//! dropped if the client did not ask for it; the charge is tracked so that a stream that
+//! would exceed its class cap is cut off at it; the stream ends with `event:
+//! nullgate-receipt`.
 //!
-//! The running estimate before the usage chunk arrives counts one completion token per
-//! content chunk (OpenAI-compatible servers send at least one token per chunk) and no prompt
-//! tokens: a lower bound, so a stream is never cut off before it reaches its cap. The usage
-//! chunk then fixes the exact charge.
+//! Until the final usage arrives the running estimate is a lower bound ([`Meter`]): the
+//! usage reported so far, and one output token per content event (every API sends at least
+//! one token per content event), so a stream is never cut off before it reaches its cap.
+//! The final usage then fixes the exact charge.
 
 use bytes::Bytes;
-use nullgate_protocol::price::{Pricing, Usage};
+use nullgate_protocol::price::TokenPrices;
 
-use crate::upstream::usage_of;
+use crate::usage::{EventKind, Meter};
 
 /// The event a stream ends with, carrying the receipt (the client strips it).
 pub const RECEIPT_EVENT: &str = "nullgate-receipt";
@@ -25,11 +26,10 @@ pub const MAX_EVENT: usize = 1 << 20;
 /// The relay's state over one stream.
 pub struct SseRelay {
     buffer: Vec<u8>,
-    pricing: Pricing,
+    prices: TokenPrices,
     cap: u64,
     drop_usage_chunk: bool,
-    usage: Option<Usage>,
-    content_chunks: u64,
+    meter: Meter,
     cut_off: bool,
 }
 
@@ -43,15 +43,15 @@ pub enum Relayed {
 }
 
 impl SseRelay {
-    /// A relay for a route priced `pricing`, capped at `cap` credits.
-    pub fn new(pricing: Pricing, cap: u64, client_wants_usage: bool) -> Self {
+    /// A relay for a route priced `prices`, capped at `cap` credits. `client_wants_usage`
+    /// is whether an OpenAI chat client asked for the usage chunk itself.
+    pub fn new(prices: TokenPrices, cap: u64, client_wants_usage: bool) -> Self {
         Self {
             buffer: Vec::new(),
-            pricing,
+            prices,
             cap,
             drop_usage_chunk: !client_wants_usage,
-            usage: None,
-            content_chunks: 0,
+            meter: Meter::new(prices.api),
             cut_off: false,
         }
     }
@@ -65,7 +65,9 @@ impl SseRelay {
             if let Some(event) = self.take_event(event) {
                 out.push(event);
             }
-            if self.estimate() >= self.cap && self.usage.is_none() {
+            if self.meter.usage().is_none()
+                && self.prices.price(self.meter.lower_bound()) >= self.cap
+            {
                 self.cut_off = true;
                 return Ok(Relayed::CutOff(out));
             }
@@ -88,7 +90,7 @@ impl SseRelay {
 
     fn take_event(&mut self, event: Vec<u8>) -> Option<Bytes> {
         let text = String::from_utf8_lossy(&event);
-        let mut is_usage_only = false;
+        let mut usage_only = false;
         for line in text.lines() {
             let Some(data) = line.strip_prefix("data:") else {
                 continue;
@@ -96,45 +98,19 @@ impl SseRelay {
             let Ok(value) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
                 continue;
             };
-            if let Some(usage) = usage_of(&value) {
-                self.usage = Some(usage);
-                is_usage_only = value
-                    .get("choices")
-                    .and_then(|c| c.as_array())
-                    .is_some_and(|c| c.is_empty());
-            }
-            let has_content = value
-                .get("choices")
-                .and_then(|c| c.get(0))
-                .and_then(|c| c.get("delta"))
-                .and_then(|d| d.get("content"))
-                .and_then(|c| c.as_str())
-                .is_some_and(|c| !c.is_empty());
-            if has_content {
-                self.content_chunks += 1;
-            }
+            usage_only |= self.meter.observe(&value) == EventKind::UsageOnly;
         }
-        if is_usage_only && self.drop_usage_chunk {
+        if usage_only && self.drop_usage_chunk {
             return None;
         }
         Some(Bytes::from(crate::timestamps::coarsen(&event).into_owned()))
     }
 
-    fn estimate(&self) -> u64 {
-        match self.usage {
-            Some(usage) => self.pricing.price(usage),
-            None => self.pricing.price(Usage {
-                prompt_tokens: 0,
-                completion_tokens: self.content_chunks,
-            }),
-        }
-    }
-
-    /// The raw price of what was streamed: exact from the usage chunk; without one (the
+    /// The raw price of what was streamed: exact from the final usage; without one (the
     /// upstream sent none, or the stream was cut off) the cap.
     pub fn raw_price(&self) -> u64 {
-        match self.usage {
-            Some(usage) if !self.cut_off => self.pricing.price(usage),
+        match self.meter.usage() {
+            Some(usage) if !self.cut_off => self.prices.price(usage),
             _ => self.cap,
         }
     }
@@ -147,8 +123,9 @@ impl SseRelay {
     /// Whether the exact price (from usage) is above the cap: then the charge is the cap and
     /// the client is told.
     pub fn over_cap(&self) -> bool {
-        self.usage
-            .is_some_and(|usage| self.pricing.price(usage) > self.cap)
+        self.meter
+            .usage()
+            .is_some_and(|usage| self.prices.price(usage) > self.cap)
     }
 }
 
@@ -188,14 +165,16 @@ mod tests {
             "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}}}}]}}\n\n"
         )
     }
+    const TOKENS: TokenPrices = TokenPrices {
+        api: nullgate_protocol::price::TokenApi::OpenAiChat,
+        input: 1,
+        output: 2,
+    };
     const USAGE: &str = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":3,\"total_tokens\":8}}\n\n";
 
     #[test]
     fn relays_whole_events_and_drops_the_usage_chunk_unless_asked() {
-        let pricing = Pricing::OpenAiTokens {
-            prompt: 1,
-            completion: 2,
-        };
+        let pricing = TOKENS;
         let mut relay = SseRelay::new(pricing, 1_000, false);
         let stream = format!(
             "{}{}{}{USAGE}data: [DONE]\n\n",
@@ -228,10 +207,7 @@ mod tests {
 
     #[test]
     fn cuts_off_at_the_cap() {
-        let pricing = Pricing::OpenAiTokens {
-            prompt: 1,
-            completion: 2,
-        };
+        let pricing = TOKENS;
         let mut relay = SseRelay::new(pricing, 4, false);
         let stream = format!("{}{}{}", chunk("a"), chunk("b"), chunk("c"));
         match relay.push(stream.as_bytes()).unwrap() {
@@ -244,7 +220,7 @@ mod tests {
 
     #[test]
     fn bounds_a_single_event() {
-        let mut relay = SseRelay::new(Pricing::Fixed { credits: 1 }, 10, false);
+        let mut relay = SseRelay::new(TOKENS, 10, false);
         assert!(relay.push(&vec![b'x'; MAX_EVENT + 1]).is_err());
     }
 }

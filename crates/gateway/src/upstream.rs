@@ -1,24 +1,60 @@
 //! Forwarding to the upstream API (PROTOCOL §6 step 5): the gateway's own credentials, only
-//! the allowlisted request headers, and OpenAI-compatible usage read from the answer.
+//! the allowlisted request headers, and an OpenAI chat stream asked for its usage.
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, header};
-use nullgate_protocol::price::Usage;
 
 /// The upstream API every priced route goes to.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Upstream {
     client: reqwest::Client,
     base: reqwest::Url,
-    key: Option<String>,
+    key: Option<UpstreamKey>,
 }
 
-impl std::fmt::Debug for Upstream {
+/// How the gateway's own upstream key is sent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyHeader {
+    /// `Authorization: Bearer <key>` (OpenAI and most others).
+    #[default]
+    Bearer,
+    /// `x-api-key: <key>` (Anthropic).
+    XApiKey,
+}
+
+/// The gateway's upstream key: its value is never printed (`Debug` redacts it) and is
+/// marked sensitive on the wire.
+#[derive(Clone)]
+pub struct UpstreamKey {
+    value: HeaderValue,
+    header: KeyHeader,
+}
+
+impl std::fmt::Debug for UpstreamKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upstream")
-            .field("base", &self.base.as_str())
-            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+        f.debug_struct("UpstreamKey")
+            .field("value", &"<redacted>")
+            .field("header", &self.header)
             .finish()
+    }
+}
+
+impl UpstreamKey {
+    /// `secret` (surrounding whitespace, as a key file ends, removed) sent as `header`.
+    pub fn new(secret: &str, header: KeyHeader) -> Result<Self, UpstreamError> {
+        let secret = secret.trim();
+        let text = match header {
+            KeyHeader::Bearer => format!("Bearer {secret}"),
+            KeyHeader::XApiKey => secret.to_owned(),
+        };
+        let mut value = HeaderValue::from_str(&text)
+            .map_err(|_| UpstreamError("the upstream key is not a valid header value".into()))?;
+        if secret.is_empty() {
+            return Err(UpstreamError("the upstream key is empty".into()));
+        }
+        value.set_sensitive(true);
+        Ok(Self { value, header })
     }
 }
 
@@ -28,9 +64,9 @@ impl std::fmt::Debug for Upstream {
 pub struct UpstreamError(pub String);
 
 impl Upstream {
-    /// An upstream at `base` (e.g. `http://127.0.0.1:11434/v1`), sending `key` as a Bearer
-    /// token when given.
-    pub fn new(base: &str, key: Option<String>) -> Result<Self, UpstreamError> {
+    /// An upstream at `base` (e.g. `http://127.0.0.1:11434/v1`), sending `key` with every
+    /// request when given.
+    pub fn new(base: &str, key: Option<UpstreamKey>) -> Result<Self, UpstreamError> {
         let base = reqwest::Url::parse(base)
             .map_err(|e| UpstreamError(format!("upstream URL {base:?}: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") {
@@ -71,11 +107,11 @@ impl Upstream {
             .headers(headers)
             .body(body);
         if let Some(key) = &self.key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-                UpstreamError("the upstream key is not a valid header value".into())
-            })?;
-            value.set_sensitive(true);
-            request = request.header(header::AUTHORIZATION, value);
+            let name = match key.header {
+                KeyHeader::Bearer => header::AUTHORIZATION,
+                KeyHeader::XApiKey => http::HeaderName::from_static("x-api-key"),
+            };
+            request = request.header(name, key.value.clone());
         }
         request
             .send()
@@ -94,16 +130,6 @@ pub fn allowlisted(headers: &HeaderMap, allowlist: &[String]) -> HeaderMap {
         }
     }
     out
-}
-
-/// `usage.prompt_tokens` and `usage.completion_tokens` of an OpenAI-compatible answer or
-/// stream chunk.
-pub fn usage_of(value: &serde_json::Value) -> Option<Usage> {
-    let usage = value.get("usage")?;
-    Some(Usage {
-        prompt_tokens: usage.get("prompt_tokens")?.as_u64()?,
-        completion_tokens: usage.get("completion_tokens")?.as_u64()?,
-    })
 }
 
 /// A chat request as the gateway forwards it: for a streamed one, `stream_options.
@@ -169,6 +195,11 @@ mod tests {
             "http://127.0.0.1:9/v1/models?x=1"
         );
         assert!(Upstream::new("ftp://x", None).is_err());
+        let key = UpstreamKey::new("sk-secret\n", KeyHeader::XApiKey).unwrap();
+        assert!(!format!("{key:?}").contains("sk-secret"));
+        assert_eq!(key.value.as_bytes(), b"sk-secret");
+        assert!(UpstreamKey::new(" \n", KeyHeader::Bearer).is_err());
+        assert!(UpstreamKey::new("bad\u{7f}key", KeyHeader::Bearer).is_err());
 
         let body = Bytes::from_static(br#"{"model":"m","stream":true}"#);
         let prepared = ChatRequest::prepare(&body).unwrap();

@@ -13,7 +13,7 @@ use nullgate_protocol::{
     credential::Credential,
     deployment::Deployment,
     payload,
-    price::{PriceList, Route},
+    price::{PriceList, RequestPrice},
     rejection::Rejection,
 };
 use nullgate_zk::{
@@ -23,7 +23,7 @@ use nullgate_zk::{
 use crate::watcher::TreeView;
 
 /// Step 1 done: a credential that parsed, with what the gateway computed from it and from
-/// the request: `x` from `epk`, the payload digest, the route's pricing and `C_c`.
+/// the request: `x` from `epk`, the payload digest and the request's price.
 #[derive(Clone, Debug)]
 pub struct Presented {
     /// The credential.
@@ -32,8 +32,9 @@ pub struct Presented {
     pub share_x: Fr,
     /// The payload digest of this request.
     pub payload_digest: [u8; 32],
-    /// The priced route.
-    pub route: Route,
+    /// What the request costs: known now (a fixed or JSON-RPC route, at most `C_c`), or
+    /// the token prices its answer is charged at.
+    pub price: RequestPrice,
 }
 
 impl Presented {
@@ -49,17 +50,27 @@ impl Presented {
     ) -> Result<Self, Rejection> {
         let value = authorization.ok_or(Rejection::MissingCredential)?;
         let credential = Credential::from_authorization(value).map_err(Rejection::Malformed)?;
-        if prices.class(credential.body.class_index).is_none() {
+        let Some(class_cost) = prices.class(credential.body.class_index) else {
             return Err(Rejection::UnknownClass(credential.body.class_index));
-        }
+        };
         let path = path_and_query.split('?').next().unwrap_or_default();
         let route = prices
             .route(method, path)
-            .cloned()
             .ok_or_else(|| Rejection::UnknownRoute {
                 method: method.to_owned(),
                 path: path.to_owned(),
             })?;
+        // A price the class cannot pay, or a body the route cannot price, is refused
+        // before anything is reserved: the cap would undercharge it.
+        let price = route
+            .pricing
+            .for_request(body)
+            .map_err(Rejection::Unpriced)?;
+        if let RequestPrice::Known(price) = price
+            && price > class_cost
+        {
+            return Err(Rejection::ClassTooSmall { price, class_cost });
+        }
         let signed = payload::signed_headers(
             prices.signed_headers(),
             headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
@@ -75,7 +86,7 @@ impl Presented {
             share_x: derive::share_x(&credential.body.request_key),
             credential,
             payload_digest,
-            route,
+            price,
         })
     }
 

@@ -5,21 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, chat, sign_with};
+use common::{Harness, chat, receipt_of, sign_with, stream_receipt};
 use nullgate_chain::{BlockRef, NoteStatus};
-use nullgate_protocol::{receipt::Receipt, rejection::Problem};
+use nullgate_protocol::rejection::Problem;
 use nullgate_zk::{derive, note, schnorr::PublicKey};
-
-fn receipt_of(response: &reqwest::Response) -> Receipt {
-    Receipt::from_header(
-        response
-            .headers()
-            .get("nullgate-receipt")
-            .expect("a receipt header")
-            .as_bytes(),
-    )
-    .unwrap()
-}
 
 fn state_key() -> PublicKey {
     nullgate_gateway::dev::dev_state_key().public_key()
@@ -234,19 +223,7 @@ async fn a_streamed_call_relays_events_and_ends_with_the_receipt() {
     let text = response.text().await.unwrap();
     // The usage chunk the gateway asked for is dropped: the client did not ask for it.
     assert!(!text.contains("\"usage\":{"), "{text}");
-    let receipt_line = text
-        .split("\n\n")
-        .find(|event| event.starts_with("event: nullgate-receipt"))
-        .expect("the receipt event");
-    let receipt = Receipt::from_header(
-        receipt_line
-            .split("data: ")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .as_bytes(),
-    )
-    .unwrap();
+    let receipt = stream_receipt(&text);
     receipt
         .check(
             &h.dom,
@@ -286,19 +263,7 @@ async fn a_stream_over_its_cap_is_cut_off_at_it() {
         .await;
     let text = response.text().await.unwrap();
     assert!(text.contains("event: nullgate-cutoff"), "{text}");
-    let receipt_line = text
-        .split("\n\n")
-        .find(|e| e.starts_with("event: nullgate-receipt"))
-        .unwrap();
-    let receipt = Receipt::from_header(
-        receipt_line
-            .split("data: ")
-            .nth(1)
-            .unwrap()
-            .trim()
-            .as_bytes(),
-    )
-    .unwrap();
+    let receipt = stream_receipt(&text);
     assert_eq!(receipt.charge, 500, "never above the class cap");
 }
 

@@ -10,14 +10,23 @@
 //! classes <C_1> <C_2> … <C_max>          at most 8, strictly increasing
 //! floor <Δ_min>                           1 ≤ Δ_min ≤ C_1
 //! signed-header <name>                    zero or more, lowercase, sorted, unique
-//! route <METHOD> <path> fixed <credits>                 Δ_min ≤ credits ≤ C_max
-//! route <METHOD> <path> openai-tokens <prompt> <completion>   credits per token
+//! route <METHOD> <path> fixed <credits>                    Δ_min ≤ credits ≤ C_max
+//! route <METHOD> <path> openai-tokens <input> <output>     credits per token: chat
+//!                                                          completions, embeddings
+//! route <METHOD> <path> responses-tokens <input> <output>  the OpenAI Responses API
+//! route <METHOD> <path> anthropic-tokens <input> <output>  Anthropic Messages
+//! route <METHOD> <path> json-rpc <name>=<credits> …        per JSON-RPC method, sorted by
+//!                                                          name, unique, 0 ≤ credits ≤ C_max
 //! ```
 //!
 //! Routes are sorted by path, then method, each `(method, path)` once; paths match the
 //! request's path exactly (the query is not part of it). Numbers are decimal without leading
 //! zeros. [`PriceList::parse`] accepts only the canonical form (it re-encodes and compares),
 //! so two gateways can never serve two spellings of one list under one hash.
+//!
+//! A fixed or JSON-RPC route's price is known from the request ([`Pricing::for_request`]: a
+//! JSON-RPC batch costs the sum of its calls); a token route's comes from the usage the
+//! answer reports ([`TokenPrices::price`]).
 
 use sha2::{Digest, Sha256};
 
@@ -32,41 +41,202 @@ pub const MAX_CLASSES: usize = 8;
 /// Longest price list accepted, in bytes.
 pub const MAX_PRICE_LIST_LEN: usize = 64 << 10;
 
+/// Most methods one JSON-RPC route prices.
+pub const MAX_RPC_METHODS: usize = 512;
+
+/// Longest JSON-RPC method name in a price list.
+pub const MAX_RPC_METHOD_LEN: usize = 128;
+
 /// How one route is charged.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Pricing {
     /// The same charge for every call.
     Fixed {
         /// Credit units per call.
         credits: u64,
     },
-    /// OpenAI-compatible token usage (`usage.prompt_tokens`, `usage.completion_tokens`).
-    OpenAiTokens {
-        /// Credit units per prompt token.
-        prompt: u64,
-        /// Credit units per completion token.
-        completion: u64,
-    },
+    /// Per token of the usage the answer reports.
+    Tokens(TokenPrices),
+    /// Per JSON-RPC method; a batch costs the sum of its calls.
+    JsonRpc(MethodPrices),
 }
 
-/// Token usage as an OpenAI-compatible upstream reports it.
+/// Which API's usage report a token route reads (each names its fields and its stream
+/// events differently).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TokenApi {
+    /// `openai-tokens`: OpenAI-compatible chat completions and embeddings
+    /// (`usage.prompt_tokens`, `usage.completion_tokens`; a stream's final usage chunk).
+    OpenAiChat,
+    /// `responses-tokens`: the OpenAI Responses API (`usage.input_tokens`,
+    /// `usage.output_tokens`; a stream's `response.completed` event).
+    OpenAiResponses,
+    /// `anthropic-tokens`: Anthropic Messages (`usage.input_tokens` plus the cache
+    /// tokens, `usage.output_tokens`; a stream's `message_start` and the cumulative
+    /// `message_delta`).
+    Anthropic,
+}
+
+impl TokenApi {
+    /// The price list keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Self::OpenAiChat => "openai-tokens",
+            Self::OpenAiResponses => "responses-tokens",
+            Self::Anthropic => "anthropic-tokens",
+        }
+    }
+
+    fn from_keyword(word: &str) -> Option<Self> {
+        [Self::OpenAiChat, Self::OpenAiResponses, Self::Anthropic]
+            .into_iter()
+            .find(|api| api.keyword() == word)
+    }
+}
+
+/// A token route's prices.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TokenPrices {
+    /// Whose usage report is read.
+    pub api: TokenApi,
+    /// Credit units per input (prompt) token.
+    pub input: u64,
+    /// Credit units per output (completion) token.
+    pub output: u64,
+}
+
+impl TokenPrices {
+    /// The raw price of a call with `usage` (saturating). Clamp it with
+    /// [`PriceList::charge`].
+    pub fn price(&self, usage: Usage) -> u64 {
+        self.input
+            .saturating_mul(usage.input_tokens)
+            .saturating_add(self.output.saturating_mul(usage.output_tokens))
+    }
+}
+
+/// Token usage as an upstream reports it, whatever its API calls the fields.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct Usage {
-    /// Prompt (input) tokens.
-    pub prompt_tokens: u64,
-    /// Completion (output) tokens.
-    pub completion_tokens: u64,
+    /// Input (prompt) tokens.
+    pub input_tokens: u64,
+    /// Output (completion) tokens.
+    pub output_tokens: u64,
+}
+
+/// A JSON-RPC route's per-method prices, sorted by name, each name once.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MethodPrices(Vec<(String, u64)>);
+
+/// Why a request body cannot be priced on its route (refused before anything is reserved).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum Unpriced {
+    /// The body is not a JSON-RPC request object or a non-empty array of them.
+    #[error("the body is not a JSON-RPC request or a non-empty batch of them")]
+    NotJsonRpc,
+    /// A call names a method the price list does not price.
+    #[error("a JSON-RPC method in the request is not in this gateway's price list")]
+    UnknownMethod,
+}
+
+impl MethodPrices {
+    /// The prices, sorted by method name; a name listed twice or an invalid one is refused.
+    pub fn new(mut methods: Vec<(String, u64)>) -> Result<Self, WireError> {
+        methods.sort();
+        if methods.is_empty() || methods.len() > MAX_RPC_METHODS {
+            return Err(WireError::syntax(
+                WHAT,
+                format!(
+                    "a json-rpc route prices {} methods; 1 to {MAX_RPC_METHODS}",
+                    methods.len()
+                ),
+            ));
+        }
+        for pair in methods.windows(2) {
+            if pair[0].0 == pair[1].0 {
+                return Err(WireError::syntax(
+                    WHAT,
+                    format!("json-rpc method {} listed twice", pair[0].0),
+                ));
+            }
+        }
+        for (name, _) in &methods {
+            if name.is_empty()
+                || name.len() > MAX_RPC_METHOD_LEN
+                || !name.bytes().all(|b| b.is_ascii_graphic() && b != b'=')
+            {
+                return Err(WireError::syntax(
+                    WHAT,
+                    format!(
+                        "json-rpc method {name:?} must be 1 to {MAX_RPC_METHOD_LEN} visible \
+                         ASCII characters without ="
+                    ),
+                ));
+            }
+        }
+        Ok(Self(methods))
+    }
+
+    /// Every `(method, credits)`, sorted by method.
+    pub fn methods(&self) -> &[(String, u64)] {
+        &self.0
+    }
+
+    /// The price of one call to `method`.
+    pub fn get(&self, method: &str) -> Option<u64> {
+        self.0
+            .binary_search_by(|(name, _)| name.as_str().cmp(method))
+            .ok()
+            .map(|at| self.0[at].1)
+    }
+
+    /// The price of a JSON-RPC body: one call, or a batch priced as the sum of its calls
+    /// (saturating). Any call to an unpriced method refuses the whole body.
+    pub fn price_of(&self, body: &[u8]) -> Result<u64, Unpriced> {
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|_| Unpriced::NotJsonRpc)?;
+        let call = |call: &serde_json::Value| {
+            let method = call
+                .get("method")
+                .and_then(|m| m.as_str())
+                .ok_or(Unpriced::NotJsonRpc)?;
+            self.get(method).ok_or(Unpriced::UnknownMethod)
+        };
+        match &value {
+            serde_json::Value::Array(calls) if !calls.is_empty() => calls
+                .iter()
+                .try_fold(0u64, |sum, c| Ok(sum.saturating_add(call(c)?))),
+            serde_json::Value::Object(_) => call(&value),
+            _ => Err(Unpriced::NotJsonRpc),
+        }
+    }
+}
+
+/// What a request costs, as far as the request itself tells.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RequestPrice {
+    /// Known before forwarding: a fixed route's price, or a JSON-RPC body's.
+    Known(u64),
+    /// Priced by the usage the answer reports.
+    Tokens(TokenPrices),
 }
 
 impl Pricing {
-    /// The raw price of a call with `usage` (saturating; a token route without usage costs
-    /// nothing here, and the floor fee applies). Clamp it with [`PriceList::charge`].
-    pub fn price(&self, usage: Usage) -> u64 {
-        match *self {
-            Self::Fixed { credits } => credits,
-            Self::OpenAiTokens { prompt, completion } => prompt
-                .saturating_mul(usage.prompt_tokens)
-                .saturating_add(completion.saturating_mul(usage.completion_tokens)),
+    /// The price of a request with `body` on this route: a fixed route's, a JSON-RPC
+    /// body's sum, or the token prices its answer will be charged at.
+    pub fn for_request(&self, body: &[u8]) -> Result<RequestPrice, Unpriced> {
+        match self {
+            Self::Fixed { credits } => Ok(RequestPrice::Known(*credits)),
+            Self::JsonRpc(methods) => methods.price_of(body).map(RequestPrice::Known),
+            Self::Tokens(prices) => Ok(RequestPrice::Tokens(*prices)),
+        }
+    }
+
+    /// The token prices, for a token route.
+    pub fn tokens(&self) -> Option<TokenPrices> {
+        match self {
+            Self::Tokens(prices) => Some(*prices),
+            _ => None,
         }
     }
 }
@@ -170,13 +340,22 @@ impl PriceList {
                     route.path
                 ));
             }
-            if let Pricing::Fixed { credits } = route.pricing
-                && (credits < self.floor_fee || credits > max)
-            {
-                return err(format!(
-                    "{} {} costs {credits}, outside [floor {}, C_max {max}]",
-                    route.method, route.path, self.floor_fee
-                ));
+            match &route.pricing {
+                Pricing::Fixed { credits } if *credits < self.floor_fee || *credits > max => {
+                    return err(format!(
+                        "{} {} costs {credits}, outside [floor {}, C_max {max}]",
+                        route.method, route.path, self.floor_fee
+                    ));
+                }
+                Pricing::JsonRpc(methods) => {
+                    if let Some((name, credits)) = methods.0.iter().find(|(_, c)| *c > max) {
+                        return err(format!(
+                            "{} {} prices {name} at {credits}, above C_max {max}",
+                            route.method, route.path
+                        ));
+                    }
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -231,14 +410,34 @@ impl PriceList {
                         credits: number_of(credits).ok_or_else(|| at("not a number"))?,
                     },
                 }),
-                ["route", method, path, "openai-tokens", prompt, completion] => {
+                ["route", method, path, keyword, input, output]
+                    if TokenApi::from_keyword(keyword).is_some() =>
+                {
                     routes.push(Route {
                         method: (*method).to_owned(),
                         path: (*path).to_owned(),
-                        pricing: Pricing::OpenAiTokens {
-                            prompt: number_of(prompt).ok_or_else(|| at("not a number"))?,
-                            completion: number_of(completion).ok_or_else(|| at("not a number"))?,
-                        },
+                        pricing: Pricing::Tokens(TokenPrices {
+                            api: TokenApi::from_keyword(keyword).expect("matched above"),
+                            input: number_of(input).ok_or_else(|| at("not a number"))?,
+                            output: number_of(output).ok_or_else(|| at("not a number"))?,
+                        }),
+                    })
+                }
+                ["route", method, path, "json-rpc", methods @ ..] => {
+                    let methods = methods
+                        .iter()
+                        .map(|pair| {
+                            let (name, credits) = pair
+                                .split_once('=')
+                                .ok_or_else(|| at("a json-rpc price is <method>=<credits>"))?;
+                            let credits = number_of(credits).ok_or_else(|| at("not a number"))?;
+                            Ok((name.to_owned(), credits))
+                        })
+                        .collect::<Result<Vec<_>, WireError>>()?;
+                    routes.push(Route {
+                        method: (*method).to_owned(),
+                        path: (*path).to_owned(),
+                        pricing: Pricing::JsonRpc(MethodPrices::new(methods)?),
                     })
                 }
                 _ => {
@@ -278,10 +477,22 @@ impl PriceList {
             out.push_str(&format!("signed-header {header}\n"));
         }
         for route in &self.routes {
-            let pricing = match route.pricing {
+            let pricing = match &route.pricing {
                 Pricing::Fixed { credits } => format!("fixed {credits}"),
-                Pricing::OpenAiTokens { prompt, completion } => {
-                    format!("openai-tokens {prompt} {completion}")
+                Pricing::Tokens(prices) => {
+                    format!(
+                        "{} {} {}",
+                        prices.api.keyword(),
+                        prices.input,
+                        prices.output
+                    )
+                }
+                Pricing::JsonRpc(methods) => {
+                    let mut line = String::from("json-rpc");
+                    for (name, credits) in methods.methods() {
+                        line.push_str(&format!(" {name}={credits}"));
+                    }
+                    line
                 }
             };
             out.push_str(&format!(
@@ -376,10 +587,11 @@ mod tests {
                 Route {
                     method: "post".into(),
                     path: "/v1/chat/completions".into(),
-                    pricing: Pricing::OpenAiTokens {
-                        prompt: 1,
-                        completion: 3,
-                    },
+                    pricing: Pricing::Tokens(TokenPrices {
+                        api: TokenApi::OpenAiChat,
+                        input: 1,
+                        output: 3,
+                    }),
                 },
                 Route {
                     method: "GET".into(),
@@ -407,9 +619,11 @@ mod tests {
             list.route("post", "/v1/chat/completions")
                 .unwrap()
                 .pricing
+                .tokens()
+                .unwrap()
                 .price(Usage {
-                    prompt_tokens: 5,
-                    completion_tokens: 7
+                    input_tokens: 5,
+                    output_tokens: 7
                 }),
             26
         );
@@ -454,5 +668,118 @@ mod tests {
             "route GET /v1/models fixed 10\nroute POST /v1/chat/completions openai-tokens 1 3\n",
         );
         assert!(PriceList::parse(swapped.as_bytes()).is_err());
+    }
+
+    fn every_mode() -> PriceList {
+        let tokens = |api| {
+            Pricing::Tokens(TokenPrices {
+                api,
+                input: 2,
+                output: 5,
+            })
+        };
+        PriceList::new(
+            vec![100, 1_000],
+            10,
+            vec![],
+            vec![
+                Route {
+                    method: "POST".into(),
+                    path: "/rpc".into(),
+                    pricing: Pricing::JsonRpc(
+                        MethodPrices::new(vec![
+                            ("eth_call".into(), 30),
+                            ("eth_blockNumber".into(), 1),
+                        ])
+                        .unwrap(),
+                    ),
+                },
+                Route {
+                    method: "POST".into(),
+                    path: "/v1/messages".into(),
+                    pricing: tokens(TokenApi::Anthropic),
+                },
+                Route {
+                    method: "POST".into(),
+                    path: "/v1/responses".into(),
+                    pricing: tokens(TokenApi::OpenAiResponses),
+                },
+                Route {
+                    method: "POST".into(),
+                    path: "/v1/embeddings".into(),
+                    pricing: tokens(TokenApi::OpenAiChat),
+                },
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_pricing_mode_round_trips() {
+        let list = every_mode();
+        let text = String::from_utf8(list.to_bytes()).unwrap();
+        assert_eq!(
+            text,
+            "nullgate-price-list 1\nclasses 100 1000\nfloor 10\n\
+             route POST /rpc json-rpc eth_blockNumber=1 eth_call=30\n\
+             route POST /v1/embeddings openai-tokens 2 5\n\
+             route POST /v1/messages anthropic-tokens 2 5\n\
+             route POST /v1/responses responses-tokens 2 5\n"
+        );
+        assert_eq!(PriceList::parse(text.as_bytes()).unwrap(), list);
+        let refused = [
+            // Methods out of order, twice, priced above C_max, without a price, none.
+            text.replace(
+                "eth_blockNumber=1 eth_call=30",
+                "eth_call=30 eth_blockNumber=1",
+            ),
+            text.replace("eth_call=30", "eth_blockNumber=30"),
+            text.replace("eth_call=30", "eth_call=1001"),
+            text.replace("eth_call=30", "eth_call"),
+            text.replace("eth_call=30", "eth_call=030"),
+            text.replace(" json-rpc eth_blockNumber=1 eth_call=30", " json-rpc"),
+            text.replace("anthropic-tokens", "claude-tokens"),
+        ];
+        for (i, case) in refused.iter().enumerate() {
+            assert!(
+                PriceList::parse(case.as_bytes()).is_err(),
+                "case {i} was accepted: {case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_rpc_bodies_are_priced_per_method_and_batches_as_the_sum() {
+        let list = every_mode();
+        let rpc = &list.route("POST", "/rpc").unwrap().pricing;
+        let price = |body: &str| rpc.for_request(body.as_bytes());
+        assert_eq!(
+            price(r#"{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[]}"#),
+            Ok(RequestPrice::Known(30))
+        );
+        assert_eq!(
+            price(
+                r#"[{"jsonrpc":"2.0","id":1,"method":"eth_call"},
+                    {"jsonrpc":"2.0","id":2,"method":"eth_blockNumber"},
+                    {"jsonrpc":"2.0","method":"eth_blockNumber"}]"#
+            ),
+            Ok(RequestPrice::Known(32))
+        );
+        assert_eq!(
+            price(
+                r#"[{"jsonrpc":"2.0","id":1,"method":"eth_call"},{"jsonrpc":"2.0","id":2,"method":"eth_sendRawTransaction"}]"#
+            ),
+            Err(Unpriced::UnknownMethod)
+        );
+        for body in ["[]", "{}", "not json", r#"{"method":7}"#, "[1]", "7"] {
+            assert_eq!(price(body), Err(Unpriced::NotJsonRpc), "{body}");
+        }
+        let fixed = Pricing::Fixed { credits: 12 };
+        assert_eq!(fixed.for_request(b"anything"), Ok(RequestPrice::Known(12)));
+        let tokens = &list.route("POST", "/v1/messages").unwrap().pricing;
+        assert_eq!(
+            tokens.for_request(b"{}"),
+            Ok(RequestPrice::Tokens(tokens.tokens().unwrap()))
+        );
     }
 }

@@ -52,6 +52,19 @@ pub enum Rejection {
         /// The path.
         path: String,
     },
+    /// The body cannot be priced on its route (a JSON-RPC method the price list does not
+    /// price, or not JSON-RPC at all): 400 before anything is reserved.
+    #[error("this request cannot be priced: {0}")]
+    Unpriced(crate::price::Unpriced),
+    /// The request costs more than the credential's class pays: 400 before anything is
+    /// reserved (the cap would otherwise undercharge it).
+    #[error("this request costs {price} credits; the credential's class pays {class_cost}")]
+    ClassTooSmall {
+        /// The request's price from the price list.
+        price: u64,
+        /// `C_c`.
+        class_cost: u64,
+    },
     /// The request body is larger than the gateway accepts.
     #[error("the request body exceeds {limit} bytes")]
     BodyTooLarge {
@@ -101,7 +114,10 @@ impl Rejection {
     pub fn status(&self) -> u16 {
         match self {
             Self::MissingCredential => 402,
-            Self::Malformed(_) | Self::UnknownClass(_) => 400,
+            Self::Malformed(_)
+            | Self::UnknownClass(_)
+            | Self::Unpriced(_)
+            | Self::ClassTooSmall { .. } => 400,
             Self::UnknownKey(_)
             | Self::UnknownRoot
             | Self::BadRequestSignature
@@ -131,6 +147,8 @@ impl Rejection {
             Self::RateLimited => "rate-limited",
             Self::UnknownRoute { .. } => "unknown-route",
             Self::BodyTooLarge { .. } => "body-too-large",
+            Self::Unpriced(_) => "unpriced-request",
+            Self::ClassTooSmall { .. } => "class-too-small",
             Self::InProgress => "in-progress",
             Self::ResponseExpired => "response-expired",
             Self::SecondPayload => "index-used",
@@ -172,6 +190,12 @@ impl Rejection {
                 "see the price list in /.well-known/nullgate for the routes this gateway serves"
             }
             Self::BodyTooLarge { .. } => "send a smaller request",
+            Self::Unpriced(_) => {
+                "send only the methods the price list in /.well-known/nullgate prices on this route"
+            }
+            Self::ClassTooSmall { .. } => {
+                "pay with the smallest cost class covering the request's price from the price list"
+            }
             Self::ResponseExpired => {
                 "apply the receipt; send the request again at the next index if you still need it"
             }

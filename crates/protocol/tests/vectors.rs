@@ -9,7 +9,7 @@ use nullgate_protocol::{
     WireError,
     credential::{CREDENTIAL_LEN, Credential, UnsignedCredential},
     payload::{payload_digest, signed_headers},
-    price::{PriceList, Pricing, Route},
+    price::{MethodPrices, PriceList, Pricing, Route, TokenApi, TokenPrices},
     receipt::{RECEIPT_LEN, Receipt, ReceiptError},
 };
 use nullgate_zk::{
@@ -60,10 +60,41 @@ fn sample_price_list() -> PriceList {
             Route {
                 method: "POST".into(),
                 path: "/v1/chat/completions".into(),
-                pricing: Pricing::OpenAiTokens {
-                    prompt: 1,
-                    completion: 4,
-                },
+                pricing: Pricing::Tokens(TokenPrices {
+                    api: TokenApi::OpenAiChat,
+                    input: 1,
+                    output: 4,
+                }),
+            },
+            Route {
+                method: "POST".into(),
+                path: "/v1/messages".into(),
+                pricing: Pricing::Tokens(TokenPrices {
+                    api: TokenApi::Anthropic,
+                    input: 3,
+                    output: 15,
+                }),
+            },
+            Route {
+                method: "POST".into(),
+                path: "/v1/responses".into(),
+                pricing: Pricing::Tokens(TokenPrices {
+                    api: TokenApi::OpenAiResponses,
+                    input: 2,
+                    output: 8,
+                }),
+            },
+            Route {
+                method: "POST".into(),
+                path: "/rpc".into(),
+                pricing: Pricing::JsonRpc(
+                    MethodPrices::new(vec![
+                        ("eth_blockNumber".into(), 1),
+                        ("eth_call".into(), 20),
+                        ("eth_getBalance".into(), 2),
+                    ])
+                    .unwrap(),
+                ),
             },
             Route {
                 method: "GET".into(),

@@ -3,7 +3,7 @@
 //! The bound itself is explained in the module docs of [`proxy`](super).
 
 use axum::http::StatusCode;
-use nullgate_protocol::price::{PriceList, Pricing};
+use nullgate_protocol::price::{PriceList, RequestPrice};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
@@ -58,11 +58,12 @@ impl Limits {
     }
 }
 
-/// Picks the class for a request on a route priced `pricing`.
+/// Picks the class for a request whose price is `price`.
 ///
-/// - `Fixed { credits }`: the smallest class covering `credits`.
-/// - `OpenAiTokens { prompt, completion }` with a completion limit: the smallest class
-///   covering `prompt·prompt_bytes + completion·choices·limit`.
+/// - `Known(credits)` (a fixed route, a JSON-RPC body): the smallest class covering
+///   `credits`.
+/// - `Tokens { input: prompt, output: completion }` with a completion limit: the smallest
+///   class covering `prompt·prompt_bytes + completion·choices·limit`.
 /// - Without one: the smallest class covering the cost with `default_max_tokens`, and
 ///   `max_tokens = floor((C_c − prompt·prompt_bytes) / (completion·choices))`, the most that
 ///   class pays for; if that is 0 (only when `default_max_tokens` is 0), the next class.
@@ -70,12 +71,12 @@ impl Limits {
 /// A request that no class covers is refused (400), saying what would fit.
 pub(super) fn choose(
     list: &PriceList,
-    pricing: Pricing,
+    price: RequestPrice,
     limits: Limits,
     default_max_tokens: u64,
 ) -> Result<Choice, ApiError> {
-    let (prompt, completion) = match pricing {
-        Pricing::Fixed { credits } => {
+    let (prompt, completion) = match price {
+        RequestPrice::Known(credits) => {
             let (class_index, class_cost) = list
                 .class_for(credits)
                 .ok_or_else(|| too_large(format!("this route costs {credits} credits"), list))?;
@@ -85,7 +86,7 @@ pub(super) fn choose(
                 set_max_tokens: None,
             });
         }
-        Pricing::OpenAiTokens { prompt, completion } => (prompt, completion),
+        RequestPrice::Tokens(prices) => (prices.input, prices.output),
     };
     let prompt_cost = prompt.saturating_mul(limits.prompt_bytes);
     let per_token = completion.saturating_mul(limits.choices);
@@ -189,7 +190,7 @@ fn too_large(why: String, list: &PriceList) -> ApiError {
 
 #[cfg(test)]
 mod tests {
-    use nullgate_protocol::price::Route;
+    use nullgate_protocol::price::{Pricing, Route, TokenApi, TokenPrices};
 
     use super::*;
 
@@ -207,10 +208,11 @@ mod tests {
         .unwrap()
     }
 
-    const TOKENS: Pricing = Pricing::OpenAiTokens {
-        prompt: 1,
-        completion: 3,
-    };
+    const TOKENS: RequestPrice = RequestPrice::Tokens(TokenPrices {
+        api: TokenApi::OpenAiChat,
+        input: 1,
+        output: 3,
+    });
 
     fn limits(prompt_bytes: u64, completion_limit: Option<u64>, choices: u64) -> Limits {
         Limits {
@@ -251,7 +253,7 @@ mod tests {
 
     #[test]
     fn fixed_routes_take_the_class_of_their_price() {
-        let choice = choose(&list(), Pricing::Fixed { credits: 101 }, Limits::NONE, 1024).unwrap();
+        let choice = choose(&list(), RequestPrice::Known(101), Limits::NONE, 1024).unwrap();
         assert_eq!((choice.class_index, choice.class_cost), (1, 1_000));
     }
 }

@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use nullgate_protocol::price::{PriceList, Pricing};
+use nullgate_protocol::price::{PriceList, RequestPrice};
 use serde_json::Value;
 
 use super::{
@@ -66,14 +66,14 @@ async fn chat<P: Payer>(
         };
         ApiError::invalid(status, "nullgate_body_unreadable", message)
     })?;
-    let pricing = priced(app.payer.price_list(), &Method::POST, CHAT)?;
+    let price = priced(app.payer.price_list(), &Method::POST, CHAT, &body)?;
     let mut fields = sanitize::chat_body(&body)?;
     let stream = fields.get("stream") == Some(&Value::Bool(true));
     let mut forwarded = sanitize::serialise(&fields);
     let limits = Limits::of_chat(&fields, forwarded.len())?;
     let choice = class::choose(
         app.payer.price_list(),
-        pricing,
+        price,
         limits,
         app.config.default_max_tokens,
     )?;
@@ -96,8 +96,8 @@ async fn chat<P: Payer>(
 
 async fn models<P: Payer>(State(app): State<Arc<App<P>>>) -> Result<Response, ApiError> {
     let list = app.payer.price_list();
-    let pricing = priced(list, &Method::GET, MODELS)?;
-    let choice = class::choose(list, pricing, Limits::NONE, app.config.default_max_tokens)?;
+    let price = priced(list, &Method::GET, MODELS, &[])?;
+    let choice = class::choose(list, price, Limits::NONE, app.config.default_max_tokens)?;
     let headers = sanitize::forward_headers(list.signed_headers(), false);
     let request = PaidRequest {
         method: Method::GET,
@@ -109,20 +109,30 @@ async fn models<P: Payer>(State(app): State<Arc<App<P>>>) -> Result<Response, Ap
     pay(&*app.payer, request, false).await
 }
 
-/// The pricing of a route the proxy serves, or a 404 saying the gateway does not price it.
-fn priced(list: &PriceList, method: &Method, path: &str) -> Result<Pricing, ApiError> {
-    list.route(method.as_str(), path)
-        .map(|route| route.pricing)
-        .ok_or_else(|| {
-            ApiError::invalid(
-                StatusCode::NOT_FOUND,
-                "nullgate_route_not_priced",
-                format!(
-                    "the gateway's price list has no route {method} {path}, so it cannot be \
-                     paid for"
-                ),
-            )
-        })
+/// The price of a request with `body` on a route the proxy serves, or a 404 saying the
+/// gateway does not price the route (400 if it cannot price this body).
+fn priced(
+    list: &PriceList,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+) -> Result<RequestPrice, ApiError> {
+    let route = list.route(method.as_str(), path).ok_or_else(|| {
+        ApiError::invalid(
+            StatusCode::NOT_FOUND,
+            "nullgate_route_not_priced",
+            format!(
+                "the gateway's price list has no route {method} {path}, so it cannot be paid for"
+            ),
+        )
+    })?;
+    route.pricing.for_request(body).map_err(|why| {
+        ApiError::invalid(
+            StatusCode::BAD_REQUEST,
+            "nullgate_request_not_priced",
+            format!("the gateway cannot price this request: {why}"),
+        )
+    })
 }
 
 /// Pays for and sends the request, and turns the gateway's answer into the agent's.

@@ -21,6 +21,7 @@ use nullgate_protocol::{
     credential::{Credential, ProofContext, UnsignedCredential},
     payload,
     price::PriceList,
+    receipt::Receipt,
 };
 use nullgate_zk::{
     Fr,
@@ -58,10 +59,17 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// A vault with `notes` notes of 100,000 credits each, and a gateway serving it.
+    /// A vault with `notes` notes of 100,000 credits each, and a gateway serving it with
+    /// the demo price list in front of the example LLM.
     pub async fn start(notes: usize) -> Self {
+        Self::start_with(notes, demo_price_list(), None).await
+    }
+
+    /// The same with `prices`, in front of `upstream` (default: the example LLM, which
+    /// runs either way).
+    pub async fn start_with(notes: usize, prices: PriceList, upstream: Option<String>) -> Self {
         let (request, exit) = keys();
-        let dev = DevDeployment::deploy(request.clone(), exit, demo_price_list())
+        let dev = DevDeployment::deploy(request.clone(), exit, prices)
             .await
             .unwrap();
         let mut deposited = Vec::new();
@@ -86,9 +94,10 @@ impl Harness {
             tree.extend(&[note.leaf()]).unwrap();
             deposited.push(note);
         }
-        let upstream = nullgate_example_llm::start(ExampleLlmConfig::default())
+        let example = nullgate_example_llm::start(ExampleLlmConfig::default())
             .await
             .unwrap();
+        let base = upstream.unwrap_or_else(|| example.base_url());
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("gateway.sqlite"), 24).unwrap());
         let limits = Limits {
@@ -97,7 +106,7 @@ impl Harness {
         };
         let parts = dev.gateway_parts(
             store.clone() as Arc<dyn NullifierStore>,
-            Upstream::new(&upstream.base_url(), None).unwrap(),
+            Upstream::new(&base, None).unwrap(),
             limits,
         );
         let gateway = Gateway::start(parts).await.unwrap();
@@ -110,7 +119,7 @@ impl Harness {
             dev,
             gateway,
             store,
-            upstream,
+            upstream: example,
             url,
             notes: deposited,
             tree,
@@ -167,13 +176,48 @@ impl Harness {
         witness: &RequestWitness,
         body: &str,
     ) -> Credential {
+        self.sign_at(unsigned, witness, CHAT, body)
+    }
+
+    /// The same for `POST path`.
+    pub fn sign_at(
+        &self,
+        unsigned: UnsignedCredential,
+        witness: &RequestWitness,
+        path: &str,
+        body: &str,
+    ) -> Credential {
         let esk = derive::request_signing_key(&witness.note.secret, witness.state.index());
-        sign_with(unsigned, &esk, body)
+        sign_for(unsigned, &esk, path, body)
+    }
+
+    /// Proves, signs and sends `POST path` with `body` for `witness` in class `class_index`.
+    pub async fn pay(
+        &self,
+        witness: &RequestWitness,
+        class_index: u8,
+        path: &str,
+        body: &str,
+    ) -> reqwest::Response {
+        let unsigned = self.prove(witness, class_index, self.hour().await);
+        let credential = self.sign_at(unsigned, witness, path, body);
+        self.post(path, Some(&credential.to_authorization()), body)
+            .await
     }
 
     pub async fn post_chat(&self, authorization: Option<&str>, body: &str) -> reqwest::Response {
+        self.post(CHAT, authorization, body).await
+    }
+
+    /// `POST path` with a JSON `body`.
+    pub async fn post(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        body: &str,
+    ) -> reqwest::Response {
         let mut request = reqwest::Client::new()
-            .post(format!("{}/v1/chat/completions", self.url))
+            .post(format!("{}{path}", self.url))
             .header("content-type", "application/json")
             .body(body.to_owned());
         if let Some(value) = authorization {
@@ -188,22 +232,51 @@ impl Harness {
     }
 }
 
+/// The chat completions path.
+pub const CHAT: &str = "/v1/chat/completions";
+
+/// The receipt in a response's `NullGate-Receipt` header.
+pub fn receipt_of(response: &reqwest::Response) -> Receipt {
+    Receipt::from_header(
+        response
+            .headers()
+            .get("nullgate-receipt")
+            .expect("a receipt header")
+            .as_bytes(),
+    )
+    .unwrap()
+}
+
+/// The receipt in a stream's final `event: nullgate-receipt`.
+pub fn stream_receipt(text: &str) -> Receipt {
+    let event = text
+        .split("\n\n")
+        .find(|event| event.starts_with("event: nullgate-receipt"))
+        .expect("the receipt event");
+    Receipt::from_header(event.split("data: ").nth(1).unwrap().trim().as_bytes()).unwrap()
+}
+
 pub fn sign_with(
     unsigned: UnsignedCredential,
     esk: &ed25519_dalek::SigningKey,
+    body: &str,
+) -> Credential {
+    sign_for(unsigned, esk, CHAT, body)
+}
+
+/// Signs `unsigned` for `POST path` with a JSON `body`.
+pub fn sign_for(
+    unsigned: UnsignedCredential,
+    esk: &ed25519_dalek::SigningKey,
+    path: &str,
     body: &str,
 ) -> Credential {
     let headers = payload::signed_headers(
         &["content-type".to_owned()],
         [("content-type", b"application/json".as_slice())],
     );
-    let digest = payload::payload_digest(
-        &unsigned.nullifier,
-        "POST",
-        "/v1/chat/completions",
-        &headers,
-        body.as_bytes(),
-    );
+    let digest =
+        payload::payload_digest(&unsigned.nullifier, "POST", path, &headers, body.as_bytes());
     Credential {
         signature: ed25519_dalek::Signer::sign(esk, &digest),
         body: unsigned,
