@@ -1,27 +1,20 @@
 //! `POST /v1/chat/completions`: the request as the OpenAI API defines it, the deterministic
 //! reply, its usage, and both response shapes (one JSON object, or server-sent events).
 
-use std::{convert::Infallible, time::Duration};
+use std::time::Duration;
 
-use axum::{
-    body::{Body, Bytes},
-    http::header,
-    response::{IntoResponse, Response},
-};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tiktoken_rs::CoreBPE;
-use tokio::sync::mpsc;
 
-use crate::{error::ApiError, tokens};
-
-/// Tokens per message for its framing, and tokens that prime the reply, as in OpenAI's
-/// cookbook ("How to count tokens with tiktoken") and `tiktoken_rs::num_tokens_from_messages`.
-const TOKENS_PER_MESSAGE: u64 = 3;
-/// Extra tokens for a message's `name`, on top of the name's own tokens.
-const TOKENS_PER_NAME: u64 = 1;
-/// Tokens that prime the reply (`<|start|>assistant<|message|>`).
-const REPLY_PRIMING: u64 = 3;
+use crate::{
+    content::Content,
+    error::ApiError,
+    reply::Reply,
+    sse,
+    tokens::{self, Turn},
+};
 
 /// The fields of a chat completion request that this server acts on; the others (temperature,
 /// tools, …) are accepted and ignored.
@@ -67,24 +60,12 @@ impl Role {
     }
 }
 
-/// A message's content: a string, or an array of parts of which the text parts count.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Content {
-    Text(String),
-    Parts(Vec<Part>),
-}
-
-#[derive(Debug, Deserialize)]
-struct Part {
-    text: Option<String>,
-}
-
-impl Content {
-    fn text(&self) -> String {
-        match self {
-            Self::Text(text) => text.clone(),
-            Self::Parts(parts) => parts.iter().filter_map(|p| p.text.as_deref()).collect(),
+impl Message {
+    fn turn(&self) -> Turn<'_> {
+        Turn {
+            role: self.role.as_str(),
+            content: self.content.as_ref().map(Content::text).unwrap_or_default(),
+            name: self.name.as_deref(),
         }
     }
 }
@@ -110,10 +91,8 @@ pub(crate) enum Delivery {
 #[derive(Debug, Clone)]
 pub(crate) struct Completion {
     pub(crate) model: String,
-    pub(crate) text: String,
-    pub(crate) finish_reason: &'static str,
+    pub(crate) reply: Reply,
     pub(crate) prompt_tokens: u64,
-    pub(crate) completion_tokens: u64,
     pub(crate) delivery: Delivery,
 }
 
@@ -140,17 +119,8 @@ impl Completion {
                 "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
             ));
         }
-        for (name, value) in [
-            ("max_tokens", request.max_tokens),
-            ("max_completion_tokens", request.max_completion_tokens),
-        ] {
-            if value == Some(0) {
-                return Err(ApiError::invalid(format!(
-                    "Invalid '{name}': integer below minimum value. Expected a value >= 1, \
-                     but got 0 instead."
-                )));
-            }
-        }
+        ApiError::check_minimum("max_tokens", request.max_tokens, 1)?;
+        ApiError::check_minimum("max_completion_tokens", request.max_completion_tokens, 1)?;
         if !models.contains(&request.model) {
             return Err(ApiError::model_not_found(&request.model));
         }
@@ -160,13 +130,15 @@ impl Completion {
             (a, b) => a.or(b),
         };
 
-        let prompt_tokens = prompt_tokens(bpe, &request.messages);
-        let full = reply(bpe, &request.model, &request.messages);
-        let (text, cut) = match max {
-            Some(max) => tokens::truncate(bpe, &full, max),
-            None => (full, false),
-        };
-        let completion_tokens = tokens::count(bpe, &text);
+        let prompt_tokens = tokens::prompt(bpe, request.messages.iter().map(Message::turn));
+        let last_user = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .and_then(|m| m.content.as_ref())
+            .map(Content::text);
+        let reply = Reply::new(bpe, &request.model, last_user.as_deref(), max);
         let delivery = if stream {
             Delivery::Stream {
                 include_usage: request
@@ -179,19 +151,22 @@ impl Completion {
         };
         Ok(Self {
             model: request.model,
-            text,
-            finish_reason: if cut { "length" } else { "stop" },
+            reply,
             prompt_tokens,
-            completion_tokens,
             delivery,
         })
+    }
+
+    /// `"length"` if the reply was cut at the bound, else `"stop"`.
+    pub(crate) fn finish_reason(&self) -> &'static str {
+        if self.reply.cut { "length" } else { "stop" }
     }
 
     fn usage(&self) -> Value {
         json!({
             "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens.saturating_add(self.completion_tokens),
+            "completion_tokens": self.reply.tokens,
+            "total_tokens": self.prompt_tokens.saturating_add(self.reply.tokens),
         })
     }
 
@@ -204,19 +179,20 @@ impl Completion {
             "model": self.model,
             "choices": [{
                 "index": 0,
-                "message": { "role": "assistant", "content": self.text, "refusal": null },
+                "message": { "role": "assistant", "content": self.reply.text, "refusal": null },
                 "logprobs": null,
-                "finish_reason": self.finish_reason,
+                "finish_reason": self.finish_reason(),
             }],
             "usage": self.usage(),
         })
     }
 
-    /// The server-sent events, sent as they are made on a channel, `delay` apart.
+    /// The server-sent events: a role chunk, a content chunk per token, a finish chunk, a usage
+    /// chunk if `include_usage`, then `[DONE]`; sent `delay` apart.
     pub(crate) fn into_event_stream(
         self,
-        bpe: &'static CoreBPE,
-        id: String,
+        bpe: &CoreBPE,
+        id: &str,
         created: u64,
         delay: Duration,
     ) -> Response {
@@ -226,131 +202,48 @@ impl Completion {
                 include_usage: true
             }
         );
-        let (sender, mut receiver) = mpsc::channel::<Bytes>(16);
-        tokio::spawn(async move {
-            let chunk = |choices: Value, usage: Option<Value>| {
-                let mut chunk = json!({
-                    "id": id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": self.model,
-                    "choices": choices,
-                });
-                // With include_usage OpenAI puts `"usage": null` on every chunk but the last.
-                if include_usage {
-                    chunk["usage"] = usage.unwrap_or(Value::Null);
-                }
-                event(&chunk.to_string())
-            };
-            let choice = |delta: Value, finish_reason: Option<&str>| {
-                json!([{
-                    "index": 0,
-                    "delta": delta,
-                    "logprobs": null,
-                    "finish_reason": finish_reason,
-                }])
-            };
-            let mut events = vec![chunk(
-                choice(
-                    json!({ "role": "assistant", "content": "", "refusal": null }),
-                    None,
-                ),
-                None,
-            )];
-            let pieces = tokens::pieces(bpe, &self.text);
-            events.extend(
-                pieces
-                    .into_iter()
-                    .map(|piece| chunk(choice(json!({ "content": piece }), None), None)),
-            );
-            events.push(chunk(choice(json!({}), Some(self.finish_reason)), None));
+        let chunk = |choices: Value, usage: Option<Value>| {
+            let mut chunk = json!({
+                "id": id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": self.model,
+                "choices": choices,
+            });
+            // With include_usage OpenAI puts `"usage": null` on every chunk but the last.
             if include_usage {
-                events.push(chunk(json!([]), Some(self.usage())));
+                chunk["usage"] = usage.unwrap_or(Value::Null);
             }
-            events.push(event("[DONE]"));
-
-            for (i, event) in events.into_iter().enumerate() {
-                if i > 0 && !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                if sender.send(event).await.is_err() {
-                    return; // the client went away
-                }
-            }
-        });
-        let body = futures_util::stream::poll_fn(move |cx| {
-            receiver
-                .poll_recv(cx)
-                .map(|event| event.map(Ok::<_, Infallible>))
-        });
-        (
-            [
-                (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            Body::from_stream(body),
-        )
-            .into_response()
+            sse::data(&chunk.to_string())
+        };
+        let choice = |delta: Value, finish_reason: Option<&str>| {
+            json!([{
+                "index": 0,
+                "delta": delta,
+                "logprobs": null,
+                "finish_reason": finish_reason,
+            }])
+        };
+        let mut events = vec![chunk(
+            choice(
+                json!({ "role": "assistant", "content": "", "refusal": null }),
+                None,
+            ),
+            None,
+        )];
+        events.extend(
+            self.reply
+                .pieces(bpe)
+                .into_iter()
+                .map(|piece| chunk(choice(json!({ "content": piece }), None), None)),
+        );
+        events.push(chunk(choice(json!({}), Some(self.finish_reason())), None));
+        if include_usage {
+            events.push(chunk(json!([]), Some(self.usage())));
+        }
+        events.push(sse::data("[DONE]"));
+        sse::response(events, delay)
     }
-}
-
-/// One server-sent event carrying `data`.
-fn event(data: &str) -> Bytes {
-    Bytes::from(format!("data: {data}\n\n"))
-}
-
-/// The prompt's tokens: for each message 3 for its framing plus its role's and content's tokens
-/// (and a name's tokens plus 1), then 3 priming the reply.
-fn prompt_tokens(bpe: &CoreBPE, messages: &[Message]) -> u64 {
-    let per_message = messages.iter().map(|message| {
-        let content = message
-            .content
-            .as_ref()
-            .map_or(0, |c| tokens::count(bpe, &c.text()));
-        let name = message
-            .name
-            .as_deref()
-            .map_or(0, |n| tokens::count(bpe, n) + TOKENS_PER_NAME);
-        TOKENS_PER_MESSAGE + tokens::count(bpe, message.role.as_str()) + content + name
-    });
-    per_message.fold(REPLY_PRIMING, u64::saturating_add)
-}
-
-/// The full reply, before any `max_tokens` cut. It never quotes the prompt (a gateway may
-/// keep responses for retries, and they must not carry prompts): it describes the last user
-/// message's size and adds a few sentences chosen by a hash of it, so replies vary in length.
-fn reply(bpe: &CoreBPE, model: &str, messages: &[Message]) -> String {
-    const SENTENCES: [&str; 6] = [
-        "The lighthouse keeper counted the waves until morning.",
-        "A quiet answer travels farther than a loud one.",
-        "Every request here is paid for and unlinkable.",
-        "The tide returns what the storm has taken.",
-        "Small steps, taken daily, cross mountains.",
-        "Nobody watching could tell who asked this.",
-    ];
-    let last_user = messages
-        .iter()
-        .rev()
-        .find(|m| m.role == Role::User)
-        .and_then(|m| m.content.as_ref());
-    let Some(content) = last_user else {
-        return format!("Example reply from {model}: there was no user message to answer.");
-    };
-    let text = content.text();
-    let words = text.split_whitespace().count();
-    let plural = if words == 1 { "" } else { "s" };
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let mut out = format!(
-        "Example reply from {model}: your message had {words} word{plural} and {} tokens.",
-        tokens::count(bpe, &text)
-    );
-    for i in 0..=(hash % 4) {
-        out.push(' ');
-        out.push_str(SENTENCES[((hash >> (8 * i)) % SENTENCES.len() as u64) as usize]);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -379,16 +272,17 @@ mod test {
         )
         .unwrap();
         assert!(
-            plan.text
+            plan.reply
+                .text
                 .starts_with("Example reply from m: your message had 2 words and 3 tokens."),
             "{}",
-            plan.text
+            plan.reply.text
         );
         assert!(
-            !plan.text.contains("second question"),
+            !plan.reply.text.contains("question"),
             "the prompt is never quoted"
         );
-        assert_eq!(plan.finish_reason, "stop");
+        assert_eq!(plan.finish_reason(), "stop");
         assert_eq!(plan.delivery, Delivery::Whole);
     }
 
@@ -404,8 +298,8 @@ mod test {
             ),
         )
         .unwrap();
-        assert_eq!(plan.completion_tokens, 4);
-        assert_eq!(plan.finish_reason, "length");
+        assert_eq!(plan.reply.tokens, 4);
+        assert_eq!(plan.finish_reason(), "length");
     }
 
     #[test]

@@ -1,8 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 mod chat;
+mod content;
+mod embeddings;
 mod error;
+mod messages;
+mod reply;
+mod responses;
 mod server;
+mod sse;
 mod tokens;
 
 pub use error::Error;

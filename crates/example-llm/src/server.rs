@@ -1,4 +1,4 @@
-//! The HTTP server: configuration, routes, bearer-key check, counters, start and stop.
+//! The HTTP server: configuration, routes, key check, counters, start and stop.
 
 use std::{
     fmt,
@@ -18,13 +18,18 @@ use axum::{
     routing::{get, post},
 };
 use rand::{Rng, distributions::Alphanumeric};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use tiktoken_rs::CoreBPE;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{
     Error,
-    chat::{ChatRequest, Completion, Delivery},
-    error::ApiError,
+    chat::{Completion, Delivery},
+    embeddings::Embeddings,
+    error::{ApiError, Dialect},
+    messages::Answer,
+    responses::{ModelResponse, ResponseIds},
     tokens,
 };
 
@@ -42,7 +47,8 @@ pub struct ExampleLlmConfig {
     /// The model ids listed by `GET /v1/models` and accepted in requests; any other model gets
     /// 404. Default: [`DEFAULT_MODEL`] alone.
     pub models: Vec<String>,
-    /// If set, every request must carry `Authorization: Bearer <key>` or gets 401. Default none.
+    /// If set, every request must present it, as `Authorization: Bearer <key>` (OpenAI's way)
+    /// or `x-api-key: <key>` (Anthropic's), on any route, or gets 401. Default none.
     pub api_key: Option<String>,
     /// Pause between two streamed chunks, to make streaming visible. Default zero.
     pub chunk_delay: Duration,
@@ -73,9 +79,10 @@ impl fmt::Debug for ExampleLlmConfig {
 
 /// Running totals of what a server has served, shared between the server and its owner.
 ///
-/// A chat completion counts when its response starts: a stream counts in full even if the
-/// client leaves early. Token totals are the `usage` figures of every completion served,
-/// including streams that did not ask for usage to be included.
+/// A call counts when its response starts: a stream counts in full even if the client leaves
+/// early. Token totals are the `usage` figures of every call served, including chat streams
+/// that did not ask for usage to be included. Each API has its own totals; refused requests
+/// count nowhere.
 #[derive(Debug, Default)]
 pub struct Counters {
     totals: Mutex<CountersSnapshot>,
@@ -87,19 +94,54 @@ impl Counters {
         *self.totals.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn record(&self, completion: &Completion) {
-        let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
-        totals.chat_completions += 1;
-        if matches!(completion.delivery, Delivery::Stream { .. }) {
-            totals.streamed_chat_completions += 1;
+    /// Counts one call to `api`, with the input and output tokens of its usage.
+    fn record(&self, api: Api, streamed: bool, input_tokens: u64, output_tokens: u64) {
+        let mut guard = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        let totals = &mut *guard;
+        let (calls, streams, input, output) = match api {
+            Api::Chat => (
+                &mut totals.chat_completions,
+                Some(&mut totals.streamed_chat_completions),
+                &mut totals.prompt_tokens,
+                Some(&mut totals.completion_tokens),
+            ),
+            Api::Messages => (
+                &mut totals.messages,
+                Some(&mut totals.streamed_messages),
+                &mut totals.message_input_tokens,
+                Some(&mut totals.message_output_tokens),
+            ),
+            Api::Responses => (
+                &mut totals.responses,
+                Some(&mut totals.streamed_responses),
+                &mut totals.response_input_tokens,
+                Some(&mut totals.response_output_tokens),
+            ),
+            Api::Embeddings => (
+                &mut totals.embeddings,
+                None,
+                &mut totals.embedding_tokens,
+                None,
+            ),
+        };
+        *calls += 1;
+        if streamed && let Some(streams) = streams {
+            *streams += 1;
         }
-        totals.prompt_tokens = totals
-            .prompt_tokens
-            .saturating_add(completion.prompt_tokens);
-        totals.completion_tokens = totals
-            .completion_tokens
-            .saturating_add(completion.completion_tokens);
+        *input = input.saturating_add(input_tokens);
+        if let Some(output) = output {
+            *output = output.saturating_add(output_tokens);
+        }
     }
+}
+
+/// The API a call was served by, for [`Counters`].
+#[derive(Debug, Clone, Copy)]
+enum Api {
+    Chat,
+    Messages,
+    Responses,
+    Embeddings,
 }
 
 /// The totals of [`Counters`] at one moment.
@@ -113,6 +155,26 @@ pub struct CountersSnapshot {
     pub prompt_tokens: u64,
     /// Sum of `usage.completion_tokens` over the completions served.
     pub completion_tokens: u64,
+    /// Anthropic Messages calls served (`POST /v1/messages`), streamed or not.
+    pub messages: u64,
+    /// Of those, the ones streamed.
+    pub streamed_messages: u64,
+    /// Sum of `usage.input_tokens` over the messages served.
+    pub message_input_tokens: u64,
+    /// Sum of the final `usage.output_tokens` over the messages served.
+    pub message_output_tokens: u64,
+    /// Responses API calls served (`POST /v1/responses`), streamed or not.
+    pub responses: u64,
+    /// Of those, the ones streamed.
+    pub streamed_responses: u64,
+    /// Sum of `usage.input_tokens` over the responses served.
+    pub response_input_tokens: u64,
+    /// Sum of `usage.output_tokens` over the responses served.
+    pub response_output_tokens: u64,
+    /// Embeddings calls served (`POST /v1/embeddings`; one call may embed many inputs).
+    pub embeddings: u64,
+    /// Sum of `usage.prompt_tokens` over the embeddings calls served.
+    pub embedding_tokens: u64,
 }
 
 /// A server started by [`start`]. Dropping it stops the server too, without waiting.
@@ -130,7 +192,8 @@ impl RunningExampleLlm {
         self.addr
     }
 
-    /// The base URL an OpenAI client takes, `http://ADDR/v1`.
+    /// The base URL an OpenAI client takes, `http://ADDR/v1`. (An Anthropic client takes
+    /// `http://ADDR`, and adds `/v1/messages` itself.)
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }
@@ -194,7 +257,8 @@ pub async fn serve(
 }
 
 /// The routes alone, to mount elsewhere or to call without a socket:
-/// `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{model}`.
+/// `POST /v1/chat/completions`, `POST /v1/messages` (Anthropic's Messages API),
+/// `POST /v1/responses`, `POST /v1/embeddings`, `GET /v1/models`, `GET /v1/models/{model}`.
 pub fn router(config: &ExampleLlmConfig, counters: Arc<Counters>) -> Router {
     let state = Arc::new(AppState {
         models: config.models.clone(),
@@ -205,6 +269,9 @@ pub fn router(config: &ExampleLlmConfig, counters: Arc<Counters>) -> Router {
     });
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/messages", post(messages))
+        .route("/v1/responses", post(responses))
+        .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{model}", get(retrieve_model))
         .fallback(unknown_route)
@@ -227,42 +294,114 @@ async fn chat_completions(
     State(state): State<Arc<AppState>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
-            return ApiError::with_status(rejection.status(), rejection.body_text())
-                .into_response();
-        }
+    let (completion, bpe) = match plan(&state, body, Completion::plan).await {
+        Ok(planned) => planned,
+        Err(refusal) => return refusal.into_response(),
     };
-    let request: ChatRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return ApiError::invalid(format!(
-                "We could not parse the JSON body of your request: {e}"
-            ))
-            .into_response();
-        }
-    };
-    let Ok(bpe) = tokens::bpe() else {
-        return ApiError::internal().into_response();
-    };
-    // Tokenizing up to a megabyte of prompt takes a while: off the async workers.
-    let models = state.models.clone();
-    let planned = tokio::task::spawn_blocking(move || Completion::plan(bpe, &models, request));
-    let completion = match planned.await {
-        Ok(Ok(completion)) => completion,
-        Ok(Err(refusal)) => return refusal.into_response(),
-        Err(_) => return ApiError::internal().into_response(),
-    };
-    state.counters.record(&completion);
-
-    let id = completion_id();
+    let streamed = matches!(completion.delivery, Delivery::Stream { .. });
+    state.counters.record(
+        Api::Chat,
+        streamed,
+        completion.prompt_tokens,
+        completion.reply.tokens,
+    );
+    let id = random_id("chatcmpl-", 29);
     let created = unix_time();
-    match completion.delivery {
-        Delivery::Whole => Json(completion.to_json(&id, created)).into_response(),
-        Delivery::Stream { .. } => {
-            completion.into_event_stream(bpe, id, created, state.chunk_delay)
-        }
+    if streamed {
+        completion.into_event_stream(bpe, &id, created, state.chunk_delay)
+    } else {
+        Json(completion.to_json(&id, created)).into_response()
+    }
+}
+
+async fn messages(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (answer, bpe) = match plan(&state, body, Answer::plan).await {
+        Ok(planned) => planned,
+        Err(refusal) => return refusal.in_dialect(Dialect::Anthropic).into_response(),
+    };
+    state.counters.record(
+        Api::Messages,
+        answer.stream,
+        answer.input_tokens,
+        answer.reply.tokens,
+    );
+    // `msg_` and 24 alphanumerics, the shape of Anthropic's ids.
+    let id = random_id("msg_", 24);
+    if answer.stream {
+        answer.into_event_stream(bpe, &id, state.chunk_delay)
+    } else {
+        Json(answer.to_json(&id)).into_response()
+    }
+}
+
+async fn responses(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (response, bpe) = match plan(&state, body, ModelResponse::plan).await {
+        Ok(planned) => planned,
+        Err(refusal) => return refusal.into_response(),
+    };
+    state.counters.record(
+        Api::Responses,
+        response.stream,
+        response.input_tokens,
+        response.reply.tokens,
+    );
+    let ids = ResponseIds {
+        response: random_id("resp_", 48),
+        message: random_id("msg_", 48),
+    };
+    let created = unix_time();
+    if response.stream {
+        response.into_event_stream(bpe, &ids, created, state.chunk_delay)
+    } else {
+        Json(response.to_json(&ids, created)).into_response()
+    }
+}
+
+async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (embeddings, _) = match plan(&state, body, Embeddings::plan).await {
+        Ok(planned) => planned,
+        Err(refusal) => return refusal.into_response(),
+    };
+    state
+        .counters
+        .record(Api::Embeddings, false, embeddings.prompt_tokens, 0);
+    Json(embeddings.to_json()).into_response()
+}
+
+/// Reads `body` as the JSON request `R` and checks and plans it with `decide`, off the async
+/// workers (tokenizing up to a megabyte of prompt takes a while). Refusals are in OpenAI's
+/// format, for the caller to turn into its API's.
+async fn plan<R, T>(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+    decide: fn(&CoreBPE, &[String], R) -> Result<T, ApiError>,
+) -> Result<(T, &'static CoreBPE), ApiError>
+where
+    R: DeserializeOwned + Send + 'static,
+    T: Send + 'static,
+{
+    let body =
+        body.map_err(|rejection| ApiError::with_status(rejection.status(), rejection.body_text()))?;
+    let request: R = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::invalid(format!(
+            "We could not parse the JSON body of your request: {e}"
+        ))
+    })?;
+    let bpe = tokens::bpe().map_err(|_| ApiError::internal())?;
+    let models = state.models.clone();
+    let planned = tokio::task::spawn_blocking(move || decide(bpe, &models, request)).await;
+    match planned {
+        Ok(planned) => planned.map(|planned| (planned, bpe)),
+        Err(_) => Err(ApiError::internal()),
     }
 }
 
@@ -284,39 +423,42 @@ async fn retrieve_model(State(state): State<Arc<AppState>>, Path(model): Path<St
 }
 
 async fn unknown_route(request: Request) -> ApiError {
+    let path = request.uri().path();
     ApiError::with_status(
         StatusCode::NOT_FOUND,
-        format!(
-            "Invalid URL ({} {})",
-            request.method(),
-            request.uri().path()
-        ),
+        format!("Invalid URL ({} {path})", request.method()),
     )
+    .in_dialect(Dialect::of_path(path))
 }
 
 async fn method_not_allowed(request: Request) -> ApiError {
+    let path = request.uri().path();
     ApiError::with_status(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!(
-            "Method {} is not allowed for {}",
-            request.method(),
-            request.uri().path()
-        ),
+        format!("Method {} is not allowed for {path}", request.method()),
     )
+    .in_dialect(Dialect::of_path(path))
 }
 
-/// With a key configured, refuses requests that do not present it as a bearer token.
+/// With a key configured, refuses requests that present it neither as a bearer token nor as
+/// `x-api-key`, in the error format of the API called.
 async fn require_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     if let Some(key) = &state.api_key {
-        let presented = request
-            .headers()
+        let headers = request.headers();
+        let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "));
-        match presented {
-            None => return ApiError::missing_key().into_response(),
-            Some(presented) if presented != key => return ApiError::wrong_key().into_response(),
-            Some(_) => {}
+        let x_api_key = headers
+            .get("x-api-key")
+            .and_then(|value| value.to_str().ok());
+        let dialect = Dialect::of_path(request.uri().path());
+        let mut presented = [bearer, x_api_key].into_iter().flatten().peekable();
+        if presented.peek().is_none() {
+            return ApiError::missing_key(dialect).into_response();
+        }
+        if !presented.any(|presented| presented == key) {
+            return ApiError::wrong_key(dialect).into_response();
         }
     }
     next.run(request).await
@@ -326,14 +468,15 @@ fn model_object(id: &str, created: u64) -> Value {
     json!({ "id": id, "object": "model", "created": created, "owned_by": "nullgate" })
 }
 
-/// `chatcmpl-` and 29 random alphanumerics, the shape of OpenAI's ids.
-fn completion_id() -> String {
+/// `prefix` and `len` random alphanumerics, the shape of the APIs' ids (`chatcmpl-` and 29 for
+/// OpenAI's chat completions).
+fn random_id(prefix: &str, len: usize) -> String {
     let suffix: String = rand::thread_rng()
         .sample_iter(&Alphanumeric)
-        .take(29)
+        .take(len)
         .map(char::from)
         .collect();
-    format!("chatcmpl-{suffix}")
+    format!("{prefix}{suffix}")
 }
 
 fn unix_time() -> u64 {

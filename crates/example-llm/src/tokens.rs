@@ -3,11 +3,30 @@
 //! Text is encoded with special tokens recognised, as `tiktoken_rs::num_tokens_from_messages`
 //! does, so that the prompt count here equals that function's for the same messages.
 
-use std::sync::OnceLock;
+use std::{borrow::Cow, sync::OnceLock};
 
 use tiktoken_rs::CoreBPE;
 
 use crate::Error;
+
+/// Tokens per message for its framing, as in OpenAI's cookbook ("How to count tokens with
+/// tiktoken") and `tiktoken_rs::num_tokens_from_messages`.
+const TOKENS_PER_MESSAGE: u64 = 3;
+/// Extra tokens for a message's `name`, on top of the name's own tokens.
+const TOKENS_PER_NAME: u64 = 1;
+/// Tokens that prime the reply (`<|start|>assistant<|message|>`).
+const REPLY_PRIMING: u64 = 3;
+
+/// One message of a conversation as the prompt count sees it, whichever API it came in.
+#[derive(Debug, Clone)]
+pub(crate) struct Turn<'a> {
+    /// The role as the API names it (`system`, `user`, …).
+    pub(crate) role: &'a str,
+    /// The text that counts: the text parts of the content, concatenated.
+    pub(crate) content: Cow<'a, str>,
+    /// The optional author name (chat completions only).
+    pub(crate) name: Option<&'a str>,
+}
 
 /// The o200k_base vocabulary, loaded once for the process.
 pub(crate) fn bpe() -> Result<&'static CoreBPE, Error> {
@@ -21,6 +40,20 @@ pub(crate) fn bpe() -> Result<&'static CoreBPE, Error> {
 /// The number of tokens in `text`.
 pub(crate) fn count(bpe: &CoreBPE, text: &str) -> u64 {
     bpe.count_with_special_tokens(text) as u64
+}
+
+/// A conversation's prompt tokens by OpenAI's cookbook rule: for each turn 3 for its framing
+/// plus its role's and content's tokens (and a name's tokens plus 1), then 3 priming the reply.
+/// Every API here frames its conversation as such turns, so one conversation costs the same
+/// whichever API carries it.
+pub(crate) fn prompt<'a>(bpe: &CoreBPE, turns: impl IntoIterator<Item = Turn<'a>>) -> u64 {
+    turns
+        .into_iter()
+        .map(|turn| {
+            let name = turn.name.map_or(0, |n| count(bpe, n) + TOKENS_PER_NAME);
+            TOKENS_PER_MESSAGE + count(bpe, turn.role) + count(bpe, &turn.content) + name
+        })
+        .fold(REPLY_PRIMING, u64::saturating_add)
 }
 
 /// The longest prefix of `text` that is at most `max` tokens, at a token boundary, and whether

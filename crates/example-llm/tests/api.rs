@@ -174,6 +174,7 @@ async fn streamed_answers_match_the_unstreamed_one() {
             streamed_chat_completions: 2,
             prompt_tokens: 3 * expected_prompt_tokens(),
             completion_tokens: 3 * tokens(text),
+            ..CountersSnapshot::default()
         }
     );
     llm.stop().await.unwrap();
