@@ -153,8 +153,18 @@ async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
     shared.metrics.observe(Stage::Reserve, started.elapsed());
     let reserved = match reserved {
         Ok(Reservation::Reserved(reserved)) => reserved,
-        // A concurrent copy won the race: its retry will find it.
-        Ok(Reservation::Taken) => return refusal(&Rejection::InProgress, None),
+        // A concurrent request reserved N between the look-up and here: step 2 again, so
+        // a racing second request key is caught as the double spend it is.
+        Ok(Reservation::Taken) => {
+            let presented = verified.presented().clone();
+            return match shared.store.lookup(&presented.nullifier()).await {
+                Ok(Some(known)) => {
+                    known_nullifier(&shared, &tree, presented, known, incoming).await
+                }
+                Ok(None) => refusal(&Rejection::InProgress, None),
+                Err(error) => internal(error),
+            };
+        }
         Err(error) => return internal(error),
     };
     // From here every answer consumes N and carries a receipt.

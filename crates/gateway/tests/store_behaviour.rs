@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use common::{VerifiedCredentials, verified_credentials};
+use common::{VerifiedCredentials, postgres::Schema, verified_credentials};
 use nullgate_gateway::{
     charge::{Receipted, StateSigner},
     dev::dev_state_key,
@@ -657,7 +657,8 @@ async fn postgres_rewrite_puts_rows_in_n_order() {
         store.block(n).await.unwrap();
     }
     let heap_order = async || -> Vec<Vec<u8>> {
-        b.admin
+        b.schema
+            .admin
             .query("SELECT n FROM nullifiers ORDER BY ctid", &[])
             .await
             .unwrap()
@@ -864,55 +865,20 @@ impl Backend for Sqlite {
 /// A PostgreSQL store in a schema of its own (dropped at the end) on the server at
 /// `NULLGATE_POSTGRES_URL`; each replica is a store of its own, with its own pool.
 struct Postgres {
-    /// The URL with the schema as the connections' `search_path`.
-    url: String,
-    schema: String,
-    /// A connection of the test's own, on the same schema.
-    admin: tokio_postgres::Client,
+    schema: Schema,
     store: Arc<PostgresStore>,
-}
-
-impl Postgres {
-    fn base_url() -> String {
-        std::env::var("NULLGATE_POSTGRES_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .expect("NULLGATE_POSTGRES_URL is set at build time but not now")
-    }
-}
-
-/// `url` with `schema` as the session's `search_path`.
-fn with_search_path(url: &str, schema: &str) -> String {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let separator = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{separator}options=-csearch_path%3D{schema}")
-    } else {
-        format!("{url} options='-csearch_path={schema}'")
-    }
 }
 
 impl Backend for Postgres {
     const COLUMN_TYPES: &'static [&'static str] = &["bytea", "bigint", "integer", "text"];
 
     async fn fresh() -> Self {
-        let base = Self::base_url();
-        let schema = format!("nullgate_test_{:016x}", rand::random::<u64>());
-        let url = with_search_path(&base, &schema);
-        let (admin, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-            .await
-            .expect("connecting to NULLGATE_POSTGRES_URL");
-        tokio::spawn(connection);
-        admin
-            .batch_execute(&format!(
-                "CREATE SCHEMA {schema}; SET search_path TO {schema}"
-            ))
+        let schema = Schema::fresh().await;
+        let store = PostgresStore::connect(&schema.url, RETENTION_HOURS)
             .await
             .unwrap();
-        let store = PostgresStore::connect(&url, RETENTION_HOURS).await.unwrap();
         Self {
-            url,
             schema,
-            admin,
             store: Arc::new(store),
         }
     }
@@ -923,14 +889,14 @@ impl Backend for Postgres {
 
     async fn replica(&self) -> Arc<dyn NullifierStore> {
         Arc::new(
-            PostgresStore::connect(&self.url, RETENTION_HOURS)
+            PostgresStore::connect(&self.schema.url, RETENTION_HOURS)
                 .await
                 .unwrap(),
         )
     }
 
     async fn reopen(&mut self) -> Result<(), StoreError> {
-        self.store = Arc::new(PostgresStore::connect(&self.url, RETENTION_HOURS).await?);
+        self.store = Arc::new(PostgresStore::connect(&self.schema.url, RETENTION_HOURS).await?);
         Ok(())
     }
 
@@ -947,15 +913,15 @@ impl Backend for Postgres {
     }
 
     async fn execute(&self, sql: &str) {
-        self.admin.batch_execute(sql).await.unwrap();
+        self.schema.admin.batch_execute(sql).await.unwrap();
     }
 
     async fn count(&self, sql: &str) -> i64 {
-        self.admin.query_one(sql, &[]).await.unwrap().get(0)
+        self.schema.admin.query_one(sql, &[]).await.unwrap().get(0)
     }
 
     async fn columns(&self) -> Vec<Column> {
-        self.admin
+        self.schema.admin
             .query(
                 "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod),
                         pg_get_expr(d.adbin, d.adrelid)
@@ -983,26 +949,13 @@ impl Backend for Postgres {
     }
 
     async fn evidence(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.admin
+        self.schema
+            .admin
             .query("SELECT commitment, secret FROM evidence", &[])
             .await
             .unwrap()
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect()
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        // Also while a failed test unwinds; a schema left behind is only clutter.
-        let sql = format!(
-            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {} CASCADE",
-            self.schema
-        );
-        let admin = &self.admin;
-        tokio::task::block_in_place(|| {
-            let _ = tokio::runtime::Handle::current().block_on(admin.batch_execute(&sql));
-        });
     }
 }

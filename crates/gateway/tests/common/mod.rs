@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod postgres;
+
 use std::sync::{Arc, OnceLock};
 
 use nullgate_chain::{BlockRef, Ledger};
@@ -25,7 +27,7 @@ use nullgate_protocol::{
 };
 use nullgate_zk::{
     Fr,
-    circuit::request::RequestWitness,
+    circuit::request::{RequestCircuit, RequestWitness},
     curve::Scalar,
     derive,
     groth16::{CircuitKind, ProverKey},
@@ -128,6 +130,26 @@ impl Harness {
         }
     }
 
+    /// Another gateway replica for this deployment on `store`, in front of the same
+    /// upstream: its base URL.
+    pub async fn replica(&self, store: Arc<dyn NullifierStore>) -> (Gateway, String) {
+        let limits = Limits {
+            poll_ms: 50,
+            ..Limits::default()
+        };
+        let parts = self.dev.gateway_parts(
+            store,
+            Upstream::new(&self.upstream.base_url(), None).unwrap(),
+            limits,
+        );
+        let gateway = Gateway::start(parts).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = gateway.router();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (gateway, url)
+    }
+
     pub async fn hour(&self) -> u32 {
         (self.dev.ledger.finalized().await.unwrap().timestamp / 3600) as u32
     }
@@ -167,6 +189,50 @@ impl Harness {
         )
         .unwrap()
         .0
+    }
+
+    /// What a client deviating from PROTOCOL §5.2 sends: a valid credential for `witness`'s
+    /// index, but for request key `key` instead of the one derived for the index.
+    pub fn prove_with_key(
+        &self,
+        witness: &RequestWitness,
+        class_index: u8,
+        hour: u32,
+        key: &ed25519_dalek::SigningKey,
+    ) -> UnsignedCredential {
+        let state_key = nullgate_gateway::dev::dev_state_key().public_key();
+        let class = self.dev.price_list.class(class_index).unwrap();
+        let (circuit, public) = RequestCircuit::new(
+            self.dom,
+            self.tree.root(),
+            &state_key,
+            class,
+            hour,
+            derive::share_x(&key.verifying_key()),
+            witness,
+        )
+        .unwrap();
+        let proof = self
+            .dev
+            .request_key
+            .prove(circuit, &mut rand::thread_rng())
+            .unwrap();
+        UnsignedCredential {
+            root: self.tree.root(),
+            key_number: 1,
+            class_index,
+            hour,
+            nullifier: public.nullifier,
+            share_y: public.share_y,
+            published_state: nullgate_zk::curve::Point::from_coordinates(
+                public.published_state.x,
+                public.published_state.y,
+                "A_pub",
+            )
+            .unwrap(),
+            proof,
+            request_key: key.verifying_key(),
+        }
     }
 
     /// Signs `unsigned` for a chat request with `body` with the index's derived key.
