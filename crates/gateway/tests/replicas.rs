@@ -11,6 +11,7 @@ use common::{Harness, chat, postgres::Schema, receipt_of, sign_for};
 use nullgate_chain::{BlockRef, NoteStatus};
 use nullgate_gateway::{
     Gateway,
+    config::Limits,
     store::{NullifierStore, postgres::PostgresStore},
 };
 use nullgate_protocol::rejection::Problem;
@@ -203,4 +204,75 @@ async fn an_honest_wallet_on_two_devices_gets_one_call_and_a_409_with_the_receip
         NoteStatus::Active,
         "nothing slashed"
     );
+}
+
+/// An upstream that accepts connections and never answers: the replica in front of it
+/// stops mid-request, holding its reservation, as a killed one would.
+async fn silent_upstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(nullgate_postgres),
+    ignore = "needs PostgreSQL: set NULLGATE_POSTGRES_URL (.ci/run starts one)"
+)]
+async fn a_lease_left_by_a_stopped_replica_is_finished_by_the_other_as_a_retry() {
+    let h = Harness::start(1).await;
+    let schema = Schema::fresh().await;
+    let limits = Limits {
+        poll_ms: 50,
+        lease_seconds: 1,
+        ..Limits::default()
+    };
+    let store = || async { Arc::new(PostgresStore::connect(&schema.url, 24).await.unwrap()) };
+    let (_stuck, stuck_url) = h
+        .replica_with(store().await, &silent_upstream().await, limits.clone())
+        .await;
+    let (_live, live_url) = h
+        .replica_with(store().await, &h.upstream.base_url(), limits)
+        .await;
+    let witness = h.genesis(0);
+    let body = chat("a request whose first replica stops", false);
+    let unsigned = h.prove(&witness, 0, h.hour().await);
+    let auth = h.sign(unsigned, &witness, &body).to_authorization();
+
+    // The first replica reserves N and never finishes; the client gives up on it.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let lost = client
+        .post(format!("{stuck_url}{}", common::CHAT))
+        .header("content-type", "application/json")
+        .header("authorization", &auth)
+        .body(body.clone())
+        .send()
+        .await;
+    assert!(lost.is_err(), "the stopped replica never answers");
+
+    // Inside the lease the other replica says the original is still running.
+    let early = send(&live_url, auth.clone(), body.clone()).await;
+    assert_eq!(early.status(), 503);
+    assert_eq!(h.upstream.counters().chat_completions, 0);
+
+    // Once the lease expired, the journal's re-send is finished there as a retry.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let finished = send(&live_url, auth.clone(), body.clone()).await;
+    assert_eq!(finished.status(), 200);
+    let receipt = receipt_of(&finished);
+    assert_eq!(h.upstream.counters().chat_completions, 1);
+    // And from then on it is a plain retry, on either replica's store.
+    let again = send(&live_url, auth, body).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(receipt_of(&again), receipt);
+    assert_eq!(h.upstream.counters().chat_completions, 1);
 }

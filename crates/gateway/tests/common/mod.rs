@@ -137,11 +137,20 @@ impl Harness {
             poll_ms: 50,
             ..Limits::default()
         };
-        let parts = self.dev.gateway_parts(
-            store,
-            Upstream::new(&self.upstream.base_url(), None).unwrap(),
-            limits,
-        );
+        self.replica_with(store, &self.upstream.base_url(), limits)
+            .await
+    }
+
+    /// The same in front of `upstream`, with `limits`.
+    pub async fn replica_with(
+        &self,
+        store: Arc<dyn NullifierStore>,
+        upstream: &str,
+        limits: Limits,
+    ) -> (Gateway, String) {
+        let parts = self
+            .dev
+            .gateway_parts(store, Upstream::new(upstream, None).unwrap(), limits);
         let gateway = Gateway::start(parts).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
