@@ -20,6 +20,8 @@ pub struct Metrics {
     upstream_failures: AtomicU64,
     credits: AtomicU64,
     cut_off: AtomicU64,
+    proofs_checked: AtomicU64,
+    verifications_shed: AtomicU64,
     watcher_alarm: AtomicU64,
     stages: [Histogram; Stage::ALL.len()],
 }
@@ -130,6 +132,22 @@ pub enum Outcome {
 }
 
 impl Metrics {
+    /// Counts one Groth16 verification run (each presented proof costs at most one).
+    pub fn proof_checked(&self) {
+        self.proofs_checked.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Groth16 verifications run so far.
+    pub fn proofs_checked(&self) -> u64 {
+        self.proofs_checked.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request refused because every verification slot and the bounded queue
+    /// before them were taken.
+    pub fn verification_shed(&self) {
+        self.verifications_shed.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a finished request.
     pub fn count(&self, outcome: Outcome) {
         let counter = match outcome {
@@ -207,6 +225,18 @@ impl Metrics {
             "nullgate_gateway_paid_total",
             "Requests served and charged.",
             &self.paid,
+            "counter",
+        );
+        counter(
+            "nullgate_gateway_proofs_verified_total",
+            "Groth16 request proofs verified (valid or not; at most one per presented proof).",
+            &self.proofs_checked,
+            "counter",
+        );
+        counter(
+            "nullgate_gateway_verifications_shed_total",
+            "Requests refused (429) because the verification queue was full.",
+            &self.verifications_shed,
             "counter",
         );
         counter(

@@ -126,8 +126,12 @@ async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
     if let Some(known) = known {
         return known_nullifier(&shared, &tree, presented, known, incoming).await;
     }
-    // Step 3: verify (CPU-bound, off the async threads).
+    // Step 3: verify (CPU-bound, off the async threads, one slot per core).
     let verified = {
+        let Some(slot) = shared.verify_slots.acquire().await else {
+            shared.metrics.verification_shed();
+            return refusal(&Rejection::RateLimited, None);
+        };
         let task_shared = shared.clone();
         let tree = tree.clone();
         let started = Instant::now();
@@ -137,6 +141,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
                 .verify(&s.deployment, &s.keys, &s.prices, &tree, presented)
         })
         .await;
+        drop(slot);
         shared.metrics.observe(Stage::Verify, started.elapsed());
         match verified {
             Ok(Ok(verified)) => verified,

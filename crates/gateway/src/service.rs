@@ -44,7 +44,7 @@ use crate::{
     slash::Slasher,
     store::{NullifierStore, ReceiptLookup},
     upstream::Upstream,
-    verify::Verifier,
+    verify::{Slots, Verifier},
     watcher::{TreeView, Watcher},
 };
 
@@ -93,6 +93,7 @@ pub(crate) struct Shared {
     pub(crate) keys: Vec<(u32, PublicKey)>,
     pub(crate) signer: StateSigner,
     pub(crate) verifier: Verifier,
+    pub(crate) verify_slots: Slots,
     pub(crate) store: Arc<dyn NullifierStore>,
     pub(crate) tree: Arc<RwLock<Arc<TreeView>>>,
     pub(crate) upstream: Upstream,
@@ -175,7 +176,12 @@ impl Gateway {
         });
         let shared = Arc::new(Shared {
             keys: vec![deployment.current_key],
-            verifier: Verifier::new(parts.verifier_key, parts.limits.invalid_per_second),
+            verifier: Verifier::new(
+                parts.verifier_key,
+                parts.limits.invalid_per_second,
+                metrics.clone(),
+            ),
+            verify_slots: Slots::per_core(),
             deployment,
             prices: parts.price_list,
             signer: parts.signer,

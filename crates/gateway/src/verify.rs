@@ -5,7 +5,10 @@
 //! else, so no code path can reserve an index for an unverified credential.
 
 use std::{
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -20,7 +23,7 @@ use nullgate_zk::{
     Fr, circuit::request::RequestPublic, derive, groth16::VerifierKey, schnorr::PublicKey,
 };
 
-use crate::watcher::TreeView;
+use crate::{metrics::Metrics, watcher::TreeView};
 
 /// Step 1 done: a credential that parsed, with what the gateway computed from it and from
 /// the request: `x` from `epk`, the payload digest and the request's price.
@@ -133,15 +136,18 @@ pub struct Verifier {
     limit_per_second: u64,
     /// `second << 32 | failures in that second`.
     window: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 impl Verifier {
-    /// A verifier for `key`, whose hash the caller has checked against the vault's.
-    pub fn new(key: VerifierKey, invalid_per_second: u32) -> Self {
+    /// A verifier for `key`, whose hash the caller has checked against the vault's,
+    /// counting its proof verifications in `metrics`.
+    pub fn new(key: VerifierKey, invalid_per_second: u32, metrics: Arc<Metrics>) -> Self {
         Self {
             key,
             limit_per_second: u64::from(invalid_per_second),
             window: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -237,9 +243,107 @@ impl Verifier {
             share_y: body.share_y,
             published_state: body.published_state.affine(),
         };
+        self.metrics.proof_checked();
         self.key
             .verify(&public.to_field_elements(), &body.proof)
             .map_err(|_| Rejection::InvalidProof)?;
         Ok(class_cost)
+    }
+}
+
+/// Most requests waiting for a verification slot; past it a request is refused at once
+/// (429) instead of queueing: nothing a peer sends can grow the queue without bound.
+pub const MAX_WAITING: usize = 256;
+
+/// Verification slots: at most one Groth16 verification per core at a time, and at most
+/// [`MAX_WAITING`] requests waiting for one.
+pub struct Slots {
+    permits: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+}
+
+impl Slots {
+    /// `parallel` slots (at least one).
+    pub fn new(parallel: usize) -> Self {
+        Self {
+            permits: tokio::sync::Semaphore::new(parallel.max(1)),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// One slot per available core.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    /// A slot, waiting for one if the queue has room; `None` when it is full.
+    pub async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if let Ok(permit) = self.permits.try_acquire() {
+            return Some(permit);
+        }
+        // Counted while waiting, also when the request is dropped mid-wait.
+        let waiting = Waiting::enter(&self.waiting);
+        if waiting.ahead >= MAX_WAITING {
+            return None;
+        }
+        self.permits.acquire().await.ok()
+    }
+}
+
+/// One request in the queue before the slots; leaves it when dropped.
+struct Waiting<'a> {
+    count: &'a AtomicUsize,
+    ahead: usize,
+}
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let ahead = count.fetch_add(1, Ordering::AcqRel);
+        Self { count, ahead }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slots_bound_the_queue_and_a_dropped_waiter_leaves_it() {
+        let slots = Slots::new(1);
+        let held = slots.acquire().await.expect("a free slot");
+        // Fill the queue with waiters, then one more is refused at once.
+        let mut waiters: Vec<_> = (0..MAX_WAITING)
+            .map(|_| Box::pin(slots.acquire()))
+            .collect();
+        for waiter in &mut waiters {
+            assert!(futures_poll_once(waiter.as_mut()).await.is_none());
+        }
+        assert!(slots.acquire().await.is_none(), "the full queue refuses");
+        // Dropped waiters (clients gone) leave the queue: there is room again.
+        waiters.clear();
+        assert_eq!(slots.waiting.load(Ordering::Acquire), 0);
+        drop(held);
+        assert!(slots.acquire().await.is_some());
+    }
+
+    /// Polls once: `Some` if it finished.
+    async fn futures_poll_once<F: std::future::Future>(
+        future: std::pin::Pin<&mut F>,
+    ) -> Option<F::Output> {
+        let mut future = Some(future);
+        std::future::poll_fn(|cx| {
+            let polled = future.take().expect("polled once").poll(cx);
+            std::task::Poll::Ready(match polled {
+                std::task::Poll::Ready(out) => Some(out),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }

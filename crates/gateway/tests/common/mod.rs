@@ -413,7 +413,11 @@ async fn make_verified_credentials() -> VerifiedCredentials {
     .await
     .unwrap();
     let view = watcher.view().read().unwrap().clone();
-    let verifier = Verifier::new(h.dev.request_key.verifier_key(), 1_000);
+    let verifier = Verifier::new(
+        h.dev.request_key.verifier_key(),
+        1_000,
+        Arc::new(Metrics::default()),
+    );
     let hour = h.hour().await;
     let mut headers = http::HeaderMap::new();
     headers.insert("content-type", "application/json".parse().unwrap());
