@@ -204,6 +204,8 @@ async fn known_nullifier(
             payload_digest,
             ..
         } => (*share, *payload_digest),
+        // An exit's index: a request there is a second share on the note's line.
+        Known::Exit { share } => (*share, None),
     };
     let body = &presented.credential.body;
     if share.x != presented.share_x {
@@ -258,6 +260,8 @@ async fn known_nullifier(
                 Err(error) => internal(error),
             }
         }
+        // Same x as an exit's x_e: no request key hashes there; refuse it all the same.
+        Known::Exit { .. } => refusal(&Rejection::Conflict, None),
         Known::Blocked => unreachable!("handled above"),
     }
 }

@@ -20,8 +20,8 @@ use nullgate_gateway::{
     charge::{Receipted, StateSigner},
     dev::dev_state_key,
     store::{
-        Known, NullifierStore, ReceiptLookup, Reservation, Reserved, StoreError, StoredResponse,
-        postgres::PostgresStore, sqlite::SqliteStore,
+        Known, NullifierStore, ReceiptLookup, Reservation, Reserved, Share, StoreError,
+        StoredResponse, postgres::PostgresStore, sqlite::SqliteStore,
     },
     verify::Verified,
 };
@@ -331,6 +331,56 @@ async fn concurrent_take_overs_grant_one<B: Backend>() {
     assert_eq!(granted.load(Ordering::SeqCst), 1);
 }
 
+/// An exit's share is recorded once through the unique key on `N`: asked again it reports
+/// itself, a request cannot reserve its index, and an exit at an index a request used
+/// reports the request (an understated exit).
+async fn exit_shares_take_their_index_once<B: Backend>() {
+    let b = B::fresh().await;
+    let store = b.store();
+    let exit = Share {
+        x: Fr::from(77u64),
+        y: Fr::from(78u64),
+    };
+    let v = credential(0);
+    assert!(
+        store
+            .record_exit(&nullifier(v), &exit)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    match store.record_exit(&nullifier(v), &exit).await.unwrap() {
+        Some(Known::Exit { share }) => assert_eq!(share, exit),
+        other => panic!("the same exit again reports itself, got {other:?}"),
+    }
+    assert!(matches!(
+        store.lookup(&nullifier(v)).await.unwrap(),
+        Some(Known::Exit { share }) if share == exit
+    ));
+    assert_eq!(
+        store.receipt(&nullifier(v)).await.unwrap(),
+        ReceiptLookup::Unknown
+    );
+    assert!(matches!(
+        store.reserve(v, LEASE).await.unwrap(),
+        Reservation::Taken
+    ));
+    assert!(
+        store
+            .take_over(&nullifier(v), EXPIRED)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let used = credential(1);
+    reserve(&*store, used, LEASE).await;
+    match store.record_exit(&nullifier(used), &exit).await.unwrap() {
+        Some(Known::Reserved { share, .. }) => assert_ne!(share, exit),
+        other => panic!("an exit at a used index reports the request, got {other:?}"),
+    }
+}
+
 /// A blocked `N` is known as blocked, has no receipt, cannot be reserved or taken over;
 /// blocking a known `N` changes nothing.
 async fn blocked_n_is_never_served<B: Backend>() {
@@ -628,6 +678,7 @@ on_both_stores!(
     take_over_after_the_lease_and_not_once_final,
     concurrent_take_overs_grant_one,
     blocked_n_is_never_served,
+    exit_shares_take_their_index_once,
     evidence_is_kept_once,
     fifty_concurrent_reserves_one_wins,
     prune_drops_partitions_past_retention,

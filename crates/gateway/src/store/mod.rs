@@ -63,8 +63,26 @@ pub enum Known {
         /// The response, while kept.
         response: Option<StoredResponse>,
     },
+    /// An exit's share `(N_n, x_e, y_e)` (a mutual close, or an exit seen on chain): no
+    /// request is served at it, and one that comes is a double spend.
+    Exit {
+        /// `(x_e, y_e)`.
+        share: Share,
+    },
     /// Blocked after a double spend of its note: nothing is served at it.
     Blocked,
+}
+
+impl Known {
+    /// A row with neither lease nor receipt: an exit's share, or (`x = 0`, which no real
+    /// share has) a blocked index.
+    pub(crate) fn settled_without_receipt(share: Share) -> Self {
+        if share.x == Fr::from(0u64) {
+            Self::Blocked
+        } else {
+            Self::Exit { share }
+        }
+    }
 }
 
 /// Step 4 done: `N` reserved for this verified credential, under a lease.
@@ -175,13 +193,19 @@ pub trait NullifierStore: Send + Sync {
     /// Blocks `N` (an index of a note caught double spending); a no-op if `N` is known.
     async fn block(&self, nullifier: &Fr) -> Result<(), StoreError>;
 
+    /// Records an exit's share at `N_n` through the same unique key as requests. `None`:
+    /// recorded now; otherwise what was there first (the same exit again, or a request at
+    /// that index: an understated exit).
+    async fn record_exit(&self, nullifier: &Fr, share: &Share)
+    -> Result<Option<Known>, StoreError>;
+
     /// Keeps the evidence of a double spend: the recovered secret of the note `commitment`.
     async fn keep_evidence(&self, commitment: &Fr, secret: &Fr) -> Result<(), StoreError>;
 
     /// The receipt look-up of §6.7.
     async fn receipt(&self, nullifier: &Fr) -> Result<ReceiptLookup, StoreError> {
         Ok(match self.lookup(nullifier).await? {
-            None | Some(Known::Blocked) => ReceiptLookup::Unknown,
+            None | Some(Known::Blocked | Known::Exit { .. }) => ReceiptLookup::Unknown,
             Some(Known::Reserved { .. }) => ReceiptLookup::Reserved,
             Some(Known::Final { receipt, .. }) => ReceiptLookup::Receipt(receipt),
         })

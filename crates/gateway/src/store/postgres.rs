@@ -518,7 +518,7 @@ fn decode_known(row: &Row) -> Result<(Known, bool), StoreError> {
             payload_digest,
             lease_expired: expired.ok_or(StoreError::Corrupt("lease_until"))?,
         },
-        (None, None) => Known::Blocked,
+        (None, None) => Known::settled_without_receipt(share),
     };
     Ok((known, has_retained))
 }
@@ -552,7 +552,7 @@ impl NullifierStore for PostgresStore {
             let (known, has_retained) = decode_known(&row)?;
             // Retry data missing from the partitions this replica knows may sit in one
             // another replica made since.
-            let may_have_retained = !matches!(known, Known::Blocked);
+            let may_have_retained = !matches!(known, Known::Blocked | Known::Exit { .. });
             if !has_retained
                 && may_have_retained
                 && !refreshed
@@ -777,6 +777,32 @@ impl NullifierStore for PostgresStore {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn record_exit(
+        &self,
+        nullifier: &Fr,
+        share: &Share,
+    ) -> Result<Option<Known>, StoreError> {
+        let (n, x, y) = (
+            fr_to_bytes(nullifier),
+            fr_to_bytes(&share.x),
+            fr_to_bytes(&share.y),
+        );
+        let inserted = self
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO nullifiers (n, x, y, lease_until, receipt) VALUES ($1, $2, $3, NULL, NULL)
+                 ON CONFLICT (n) DO NOTHING",
+                &[&n.as_slice(), &x.as_slice(), &y.as_slice()],
+            )
+            .await
+            .map_err(db)?;
+        if inserted == 1 {
+            return Ok(None);
+        }
+        self.lookup(nullifier).await
     }
 
     async fn keep_evidence(&self, commitment: &Fr, secret: &Fr) -> Result<(), StoreError> {

@@ -425,7 +425,7 @@ impl NullifierStore for SqliteStore {
                     payload_digest,
                     lease_expired: (until as u64) <= now_seconds(),
                 },
-                (None, None) => Known::Blocked,
+                (None, None) => Known::settled_without_receipt(share),
             }))
         })
         .await
@@ -560,6 +560,34 @@ impl NullifierStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn record_exit(
+        &self,
+        nullifier: &Fr,
+        share: &Share,
+    ) -> Result<Option<Known>, StoreError> {
+        let (n, x, y) = (
+            fr_to_bytes(nullifier),
+            fr_to_bytes(&share.x),
+            fr_to_bytes(&share.y),
+        );
+        let inserted = self
+            .with(move |inner| {
+                inner
+                    .connection
+                    .execute(
+                        "INSERT INTO nullifiers (n, x, y, lease_until, receipt) VALUES (?1, ?2, ?3, NULL, NULL)
+                         ON CONFLICT (n) DO NOTHING",
+                        params![n.as_slice(), x.as_slice(), y.as_slice()],
+                    )
+                    .map_err(db)
+            })
+            .await?;
+        if inserted == 1 {
+            return Ok(None);
+        }
+        self.lookup(nullifier).await
     }
 
     async fn keep_evidence(&self, commitment: &Fr, secret: &Fr) -> Result<(), StoreError> {
