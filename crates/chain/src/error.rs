@@ -60,6 +60,9 @@ pub enum ChainError {
         /// What failed.
         detail: String,
     },
+    /// A local key could not sign (a clearance).
+    #[error("signing: {0}")]
+    Signer(String),
     /// The zero-knowledge layer refused (e.g. building an exit proof).
     #[error(transparent)]
     Zk(#[from] nullgate_zk::Error),

@@ -478,6 +478,22 @@ impl Vault {
         self.read(call, BlockRef::Latest).await
     }
 
+    /// The clearance for `nullifier`: the vault's clearance digest signed by `signer`, as
+    /// the 65 bytes `r ‖ s ‖ v` that `closeWithClearance` takes. The signature is
+    /// deterministic (RFC 6979), so one nullifier always gets the same clearance.
+    pub async fn clearance(
+        &self,
+        signer: &alloy::signers::local::PrivateKeySigner,
+        nullifier: &Fr,
+    ) -> Result<[u8; 65], ChainError> {
+        use alloy::signers::SignerSync;
+        let digest = self.clearance_digest(nullifier).await?;
+        let signature = signer
+            .sign_hash_sync(&digest)
+            .map_err(|e| ChainError::Signer(e.to_string()))?;
+        Ok(signature.as_bytes())
+    }
+
     /// The vault's `dom`.
     pub async fn dom(&self) -> Result<Fr, ChainError> {
         let dom = self.read(NoteVault::domCall {}, BlockRef::Latest).await?;

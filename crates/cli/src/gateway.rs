@@ -53,6 +53,24 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         )
     })?;
     let verifier_key = VerifierKey::from_bytes(CircuitKind::Request, &vk_bytes)?;
+    let exit_vk_bytes =
+        std::fs::read(base.join(&config.exit_verifying_key)).with_context(|| {
+            format!(
+                "cannot read the exit verifying key {} (from `nullgate setup`)",
+                config.exit_verifying_key.display()
+            )
+        })?;
+    let exit_verifier_key = VerifierKey::from_bytes(CircuitKind::Exit, &exit_vk_bytes)?;
+    let clearance_signer = match &config.clearance_key_env {
+        Some(var) => Some(
+            std::env::var(var)
+                .with_context(|| format!("clearance_key_env: {var} is not set"))?
+                .trim()
+                .parse::<PrivateKeySigner>()
+                .map_err(|_| anyhow::anyhow!("{var} is not a private key"))?,
+        ),
+        None => None,
+    };
     let state_key = SecretKey::from_scalar(scalar_from_bytes(
         &secret_env(&config.state_key_env, "the state key")?,
         "state key",
@@ -127,6 +145,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 key: state_key,
             },
             verifier_key,
+            exit_verifier_key,
+            clearance_signer,
             store,
             upstream: Upstream::new(&config.upstream, upstream_key)?,
             ohttp,

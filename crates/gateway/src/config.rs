@@ -42,6 +42,13 @@
 //! # The request verifying key file (from `nullgate setup`); its hash must match the vault.
 //! # Default "keys/request.vk.ark".
 //! request_verifying_key = "keys/request.vk.ark"
+//! # The exit verifying key file (from `nullgate setup`), for mutual closes; its hash must
+//! # match the vault. Default "keys/exit.vk.ark".
+//! exit_verifying_key = "keys/exit.vk.ark"
+//! # Environment variable holding the clearance signer's private key (mutual closes); its
+//! # address must be the vault's clearanceSigner. Default: none (closes are refused and
+//! # clients exit on chain).
+//! clearance_key_env = "NULLGATE_CLEARANCE_KEY"
 //! # Environment variable with the OHTTP key seed (32+ bytes hex): the same seed gives the
 //! # same key configuration. Default "NULLGATE_OHTTP_SEED".
 //! ohttp_seed_env = "NULLGATE_OHTTP_SEED"
@@ -109,6 +116,12 @@ pub struct GatewayConfig {
     /// Request verifying key file. Default `keys/request.vk.ark`.
     #[serde(default = "default_vk")]
     pub request_verifying_key: PathBuf,
+    /// Exit verifying key file. Default `keys/exit.vk.ark`.
+    #[serde(default = "default_exit_vk")]
+    pub exit_verifying_key: PathBuf,
+    /// Environment variable with the clearance signer's key. Default: none.
+    #[serde(default)]
+    pub clearance_key_env: Option<String>,
     /// Environment variable with the OHTTP key seed. Default `NULLGATE_OHTTP_SEED`.
     #[serde(default = "default_ohttp_env")]
     pub ohttp_seed_env: String,
@@ -189,6 +202,9 @@ fn default_slasher_env() -> String {
 }
 fn default_vk() -> PathBuf {
     "keys/request.vk.ark".into()
+}
+fn default_exit_vk() -> PathBuf {
+    "keys/exit.vk.ark".into()
 }
 fn default_ohttp_env() -> String {
     "NULLGATE_OHTTP_SEED".into()

@@ -8,7 +8,11 @@ use std::{sync::Arc, time::Duration};
 use nullgate_chain::{Address, B256, EmbeddedLedger, KeyHashes, Ledger, Vault, VaultParams};
 use nullgate_net::ohttp::KeyRing;
 use nullgate_protocol::price::{PriceList, Pricing, Route, TokenApi, TokenPrices};
-use nullgate_zk::{curve::Scalar, groth16::ProverKey, schnorr::SecretKey};
+use nullgate_zk::{
+    curve::Scalar,
+    groth16::{ProverKey, VerifierKey},
+    schnorr::SecretKey,
+};
 
 use crate::{
     charge::StateSigner, config::Limits, service::GatewayParts, store::NullifierStore,
@@ -74,6 +78,8 @@ pub struct DevDeployment {
     pub operator: Address,
     /// The request proving key the vault pins.
     pub request_key: Arc<ProverKey>,
+    /// The exit verifying key the vault pins.
+    pub exit_key: VerifierKey,
     /// The price list the vault pins.
     pub price_list: PriceList,
 }
@@ -108,6 +114,7 @@ impl DevDeployment {
             vault,
             operator,
             request_key,
+            exit_key: exit_key.verifier_key(),
             price_list,
         })
     }
@@ -128,6 +135,9 @@ impl DevDeployment {
                 key: dev_state_key(),
             },
             verifier_key: self.request_key.verifier_key(),
+            exit_verifier_key: self.exit_key.clone(),
+            // The operator is the DEV vault's clearance signer too.
+            clearance_signer: Some(nullgate_chain::dev_signers(1).remove(0)),
             store,
             upstream,
             ohttp: dev_ohttp_keys(),

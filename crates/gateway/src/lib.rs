@@ -25,6 +25,8 @@
 //!   [`timestamps`]: the upstream's `created` times coarsened to the hour.
 //! - [`watcher`]: the note tree and its roots from finalised `NoteDeposited` events.
 //! - [`slash`]: a double spend recovers the note's secret, keeps the evidence and slashes.
+//! - `close`: a mutual close (§8): the exit proof verified, `N_n` recorded with the exit's
+//!   share, the clearance signed (`POST /nullgate/close`).
 //! - [`service`]: the HTTP surface (`/.well-known/nullgate`, `/nullgate/tree`,
 //!   `/nullgate/receipt/{N}`, `/metrics`, every priced route), behind the OHTTP gateway of
 //!   `nullgate-net`.
@@ -34,6 +36,7 @@
 //! payload digest, `A_pub` and the response.
 
 pub mod charge;
+mod close;
 pub mod config;
 pub mod dev;
 pub mod metrics;

@@ -21,6 +21,7 @@ pub struct Metrics {
     credits: AtomicU64,
     cut_off: AtomicU64,
     proofs_checked: AtomicU64,
+    clearances: AtomicU64,
     verifications_shed: AtomicU64,
     watcher_alarm: AtomicU64,
     stages: [Histogram; Stage::ALL.len()],
@@ -132,6 +133,11 @@ pub enum Outcome {
 }
 
 impl Metrics {
+    /// Counts a clearance signed for a mutual close.
+    pub fn clearance(&self) {
+        self.clearances.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts one Groth16 verification run (each presented proof costs at most one).
     pub fn proof_checked(&self) {
         self.proofs_checked.fetch_add(1, Ordering::Relaxed);
@@ -231,6 +237,12 @@ impl Metrics {
             "nullgate_gateway_proofs_verified_total",
             "Groth16 request proofs verified (valid or not; at most one per presented proof).",
             &self.proofs_checked,
+            "counter",
+        );
+        counter(
+            "nullgate_gateway_clearances_total",
+            "Clearances signed for mutual closes (the same share asked again counts again).",
+            &self.clearances,
             "counter",
         );
         counter(

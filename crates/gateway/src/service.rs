@@ -21,11 +21,12 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, Request, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
-use nullgate_chain::{Address, Vault};
+use nullgate_chain::{Address, PrivateKeySigner, Vault};
 use nullgate_net::ohttp::{GatewayConfig as OhttpConfig, KeyRing, gateway_router};
 use nullgate_protocol::{
+    close::CLOSE_PATH,
     deployment::Deployment,
     price::PriceList,
     rejection::Rejection,
@@ -38,6 +39,7 @@ use nullgate_zk::{field::fr_to_bytes, groth16::VerifierKey, schnorr::PublicKey};
 
 use crate::{
     charge::StateSigner,
+    close,
     config::Limits,
     metrics::Metrics,
     pipeline,
@@ -60,6 +62,12 @@ pub struct GatewayParts {
     pub signer: StateSigner,
     /// The request verifying key; its hash must equal the vault's.
     pub verifier_key: VerifierKey,
+    /// The exit verifying key (mutual closes); its hash must equal the vault's.
+    pub exit_verifier_key: VerifierKey,
+    /// The clearance signer's key (mutual closes); its address must be the vault's
+    /// `clearanceSigner`. Without one, `POST /nullgate/close` is refused (409) and clients
+    /// exit on chain.
+    pub clearance_signer: Option<PrivateKeySigner>,
     /// The nullifier store.
     pub store: Arc<dyn NullifierStore>,
     /// The upstream API.
@@ -94,6 +102,8 @@ pub(crate) struct Shared {
     pub(crate) signer: StateSigner,
     pub(crate) verifier: Verifier,
     pub(crate) verify_slots: Slots,
+    pub(crate) exit_verifier_key: VerifierKey,
+    pub(crate) clearance_signer: Option<PrivateKeySigner>,
     pub(crate) store: Arc<dyn NullifierStore>,
     pub(crate) tree: Arc<RwLock<Arc<TreeView>>>,
     pub(crate) upstream: Upstream,
@@ -140,6 +150,18 @@ impl Gateway {
                 "the request verifying key's hash differs from the vault's pinned hash",
             ));
         }
+        if parts.exit_verifier_key.key_hash() != deployment.exit_verifying_key_hash {
+            return Err(mismatch(
+                "the exit verifying key's hash differs from the vault's pinned hash",
+            ));
+        }
+        if let Some(signer) = &parts.clearance_signer
+            && signer.address() != parts.vault.summary().await?.clearance_signer
+        {
+            return Err(mismatch(
+                "the clearance key is not the vault's clearanceSigner",
+            ));
+        }
         if parts.signer.key.public_key() != deployment.current_key.1
             || parts.signer.number != deployment.current_key.0
         {
@@ -182,6 +204,8 @@ impl Gateway {
                 metrics.clone(),
             ),
             verify_slots: Slots::per_core(),
+            exit_verifier_key: parts.exit_verifier_key,
+            clearance_signer: parts.clearance_signer,
             deployment,
             prices: parts.price_list,
             signer: parts.signer,
@@ -214,8 +238,13 @@ impl Gateway {
     /// The routes without OHTTP (what an opened request reaches).
     pub fn inner_router(&self) -> Router {
         let shared = self.shared.clone();
+        let closing = self.shared.clone();
         Router::new()
             .route(WELL_KNOWN_PATH, get(well_known))
+            .route(
+                CLOSE_PATH,
+                post(move |request: Request<Body>| close::close(closing.clone(), request)),
+            )
             .route(TREE_PATH, get(tree))
             .route(&format!("{RECEIPT_PATH}/{{nullifier}}"), get(receipt))
             .route("/metrics", get(metrics))

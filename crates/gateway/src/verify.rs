@@ -20,7 +20,11 @@ use nullgate_protocol::{
     rejection::Rejection,
 };
 use nullgate_zk::{
-    Fr, circuit::request::RequestPublic, derive, groth16::VerifierKey, schnorr::PublicKey,
+    Fr,
+    circuit::{exit::ExitPublic, request::RequestPublic},
+    derive,
+    groth16::{Proof, VerifierKey},
+    schnorr::PublicKey,
 };
 
 use crate::{metrics::Metrics, watcher::TreeView};
@@ -207,6 +211,25 @@ impl Verifier {
                 Err(rejection)
             }
         }
+    }
+
+    /// A mutual close's exit proof against public inputs the caller assembled from its own
+    /// values, under `key` (the vault's pinned exit verifying key), with the same global
+    /// limit on failures as requests. CPU-bound: call it off the async threads.
+    pub fn verify_exit(
+        &self,
+        key: &VerifierKey,
+        public: &ExitPublic,
+        proof: &Proof,
+    ) -> Result<(), Rejection> {
+        if self.over_limit() {
+            return Err(Rejection::RateLimited);
+        }
+        self.metrics.proof_checked();
+        key.verify(&public.to_field_elements(), proof).map_err(|_| {
+            self.count_failure();
+            Rejection::InvalidProof
+        })
     }
 
     fn check(

@@ -4,6 +4,8 @@
 //! byte-exact encodings and nothing else: no sockets, no tokio, no web framework, so that
 //! every parser is easy to test and to fuzz (`crates/protocol/fuzz`).
 //!
+//! - [`close`]: a mutual close's request (exit statement and proof) and the clearance that
+//!   answers it (§8).
 //! - [`credential`]: the `Authorization: NullGate …` credential, versioned by its first byte,
 //!   and the pre-generated [`credential::UnsignedCredential`] a client holds before it knows
 //!   the payload (§5 steps 1–5 done, 6 not yet).
@@ -42,6 +44,7 @@
 //! assert_eq!(list.hash(), nullgate_protocol::price::PriceList::parse(&list.to_bytes()).unwrap().hash());
 //! ```
 
+pub mod close;
 pub mod credential;
 pub mod deployment;
 mod error;

@@ -65,6 +65,10 @@ pub enum Rejection {
         /// `C_c`.
         class_cost: u64,
     },
+    /// A mutual close the gateway cannot clear (§8): unknown note, a note no longer active,
+    /// a payout above the deposit, or no clearance signer here: 409, nothing recorded.
+    #[error("this mutual close cannot be cleared: {0}")]
+    CannotClose(&'static str),
     /// The request body is larger than the gateway accepts.
     #[error("the request body exceeds {limit} bytes")]
     BodyTooLarge {
@@ -123,6 +127,7 @@ impl Rejection {
             | Self::BadRequestSignature
             | Self::InvalidProof => 401,
             Self::StaleHour | Self::Policy(_) => 403,
+            Self::CannotClose(_) => 409,
             Self::UnknownRoute { .. } => 404,
             Self::ResponseExpired => 410,
             Self::SecondPayload | Self::DoubleSpend | Self::Conflict => 409,
@@ -148,6 +153,7 @@ impl Rejection {
             Self::UnknownRoute { .. } => "unknown-route",
             Self::BodyTooLarge { .. } => "body-too-large",
             Self::Unpriced(_) => "unpriced-request",
+            Self::CannotClose(_) => "cannot-close",
             Self::ClassTooSmall { .. } => "class-too-small",
             Self::InProgress => "in-progress",
             Self::ResponseExpired => "response-expired",
@@ -190,6 +196,9 @@ impl Rejection {
                 "see the price list in /.well-known/nullgate for the routes this gateway serves"
             }
             Self::BodyTooLarge { .. } => "send a smaller request",
+            Self::CannotClose(_) => {
+                "exit on chain with initiateExit instead (it needs no gateway), or correct the exit statement"
+            }
             Self::Unpriced(_) => {
                 "send only the methods the price list in /.well-known/nullgate prices on this route"
             }
