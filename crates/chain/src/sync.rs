@@ -6,7 +6,7 @@ use nullgate_zk::{Fr, note, tree::NoteTree};
 
 use crate::ChainError;
 use crate::digest;
-use crate::events::Deposit;
+use crate::events::{Deposit, LoggedEvent};
 use crate::ledger::BlockRef;
 use crate::vault::{Vault, fr_from_u256};
 
@@ -55,20 +55,31 @@ impl TreeSync {
     /// vault's `(depositCount, depositsDigest)` at that block and only then adds them to the
     /// tree. On any error nothing changes.
     pub async fn sync(&mut self, vault: &Vault) -> Result<SyncStep, ChainError> {
+        self.sync_with_events(vault).await.map(|(step, _)| step)
+    }
+
+    /// [`sync`](Self::sync), also returning the step's other vault events (exits, closes,
+    /// slashes, key and parameter changes) in chain order, each exactly once: a step that
+    /// fails returns none and changes nothing.
+    pub async fn sync_with_events(
+        &mut self,
+        vault: &Vault,
+    ) -> Result<(SyncStep, Vec<LoggedEvent>), ChainError> {
         let finalized = vault.ledger().finalized().await?.number;
         if finalized < self.next_block {
-            return Ok(SyncStep {
+            let step = SyncStep {
                 finalized,
                 added: 0,
                 root: self.tree.root(),
-            });
+            };
+            return Ok((step, Vec::new()));
         }
-        let new: Vec<Deposit> = vault
+        let (new, others): (Vec<LoggedEvent>, Vec<LoggedEvent>) = vault
             .events(self.next_block, finalized)
             .await?
-            .iter()
-            .filter_map(|event| event.deposit())
-            .collect();
+            .into_iter()
+            .partition(|event| event.deposit().is_some());
+        let new: Vec<Deposit> = new.iter().filter_map(LoggedEvent::deposit).collect();
         let mut digest = self.digest;
         for (offset, deposit) in new.iter().enumerate() {
             let expected = self.deposits.len() + offset;
@@ -109,10 +120,11 @@ impl TreeSync {
         self.deposits.extend_from_slice(&new);
         self.digest = digest;
         self.next_block = finalized + 1;
-        Ok(SyncStep {
+        let step = SyncStep {
             finalized,
             added: new.len(),
             root,
-        })
+        };
+        Ok((step, others))
     }
 }

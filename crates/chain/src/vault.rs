@@ -19,6 +19,21 @@ use crate::events::LoggedEvent;
 use crate::ledger::{BlockRef, Ledger, Receipt};
 use crate::params::VaultParams;
 
+/// Most blocks one log query spans (providers commonly cap `eth_getLogs` at a few
+/// thousand blocks).
+pub const MAX_LOG_RANGE: u64 = 2_000;
+
+/// `[from, to]` cut into consecutive ranges of at most [`MAX_LOG_RANGE`] blocks.
+pub fn log_ranges(from: u64, to: u64) -> impl Iterator<Item = (u64, u64)> {
+    let mut next = Some(from).filter(|&from| from <= to);
+    std::iter::from_fn(move || {
+        let start = next?;
+        let end = start.saturating_add(MAX_LOG_RANGE - 1).min(to);
+        next = end.checked_add(1).filter(|&n| n <= to);
+        Some((start, end))
+    })
+}
+
 /// A field element as the vault takes it (`uint256`, big-endian value `< p`).
 pub fn fr_to_u256(value: &Fr) -> U256 {
     U256::from_be_bytes(fr_to_bytes(value))
@@ -508,11 +523,31 @@ impl Vault {
 
     /// The vault's events in blocks `from..=to`.
     pub async fn events(&self, from: u64, to: u64) -> Result<Vec<LoggedEvent>, ChainError> {
-        self.ledger
-            .logs(self.address, from, to)
-            .await?
-            .iter()
-            .map(LoggedEvent::decode)
-            .collect()
+        let mut events = Vec::new();
+        // Real providers refuse (or time out on) unbounded log queries: one range at a time.
+        for (start, end) in log_ranges(from, to) {
+            for log in self.ledger.logs(self.address, start, end).await? {
+                events.push(LoggedEvent::decode(&log)?);
+            }
+        }
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_queries_span_bounded_ranges() {
+        let ranges: Vec<_> = log_ranges(10, 4_500).collect();
+        assert_eq!(ranges, [(10, 2_009), (2_010, 4_009), (4_010, 4_500)]);
+        assert_eq!(log_ranges(7, 7).collect::<Vec<_>>(), [(7, 7)]);
+        assert_eq!(log_ranges(8, 7).count(), 0);
+        assert_eq!(
+            log_ranges(u64::MAX - 1, u64::MAX).collect::<Vec<_>>(),
+            [(u64::MAX - 1, u64::MAX)]
+        );
+        assert!(log_ranges(0, 1_000_000).all(|(a, b)| b - a < MAX_LOG_RANGE));
     }
 }

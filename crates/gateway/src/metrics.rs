@@ -22,6 +22,7 @@ pub struct Metrics {
     cut_off: AtomicU64,
     proofs_checked: AtomicU64,
     clearances: AtomicU64,
+    exits_recorded: AtomicU64,
     verifications_shed: AtomicU64,
     watcher_alarm: AtomicU64,
     stages: [Histogram; Stage::ALL.len()],
@@ -133,6 +134,11 @@ pub enum Outcome {
 }
 
 impl Metrics {
+    /// Counts an exit share (`ExitInitiated`, `NoteClosed`) the watcher recorded.
+    pub fn exit_recorded(&self) {
+        self.exits_recorded.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a clearance signed for a mutual close.
     pub fn clearance(&self) {
         self.clearances.fetch_add(1, Ordering::Relaxed);
@@ -237,6 +243,12 @@ impl Metrics {
             "nullgate_gateway_proofs_verified_total",
             "Groth16 request proofs verified (valid or not; at most one per presented proof).",
             &self.proofs_checked,
+            "counter",
+        );
+        counter(
+            "nullgate_gateway_exits_recorded_total",
+            "Exit shares from the chain (ExitInitiated, NoteClosed) recorded in the store.",
+            &self.exits_recorded,
             "counter",
         );
         counter(

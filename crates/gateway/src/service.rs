@@ -47,7 +47,7 @@ use crate::{
     store::{NullifierStore, ReceiptLookup},
     upstream::Upstream,
     verify::{Slots, Verifier},
-    watcher::{TreeView, Watcher},
+    watcher::{ExitIngest, TreeView, Watcher},
 };
 
 /// What a gateway is built from (files and flags are the binary's business).
@@ -184,18 +184,22 @@ impl Gateway {
             ));
         }
         let metrics = Arc::new(Metrics::default());
-        let watcher = Watcher::start(
-            parts.vault.clone(),
-            parts.from_block,
-            std::time::Duration::from_millis(parts.limits.poll_ms),
-            metrics.clone(),
-        )
-        .await?;
         let slasher = Arc::new(Slasher {
             vault: parts.vault.clone(),
             from: parts.slasher,
             dom: deployment.dom,
         });
+        let watcher = Watcher::start(
+            parts.vault.clone(),
+            parts.from_block,
+            std::time::Duration::from_millis(parts.limits.poll_ms),
+            metrics.clone(),
+            Some(ExitIngest {
+                store: parts.store.clone(),
+                slasher: slasher.clone(),
+            }),
+        )
+        .await?;
         let shared = Arc::new(Shared {
             keys: vec![deployment.current_key],
             verifier: Verifier::new(

@@ -14,41 +14,9 @@ use nullgate_protocol::{
     close::{CLOSE_PATH, Clearance, CloseRequest},
     rejection::Problem,
 };
-use nullgate_zk::{
-    circuit::exit::{ExitCircuit, ExitPublic, ExitWitness},
-    curve::Scalar,
-    groth16::Proof,
-    note,
-    state::StateValue,
-};
+use nullgate_zk::{circuit::exit::ExitPublic, groth16::Proof, note};
 
-const RECIPIENT: [u8; 20] = [0x42; 20];
-
-/// A genesis exit of note `i` declaring `count` requests, paying `payout`.
-fn exit_of(h: &Harness, i: usize, count: u32, payout: u64) -> (ExitPublic, Proof) {
-    let note = h.notes[i];
-    let witness = ExitWitness {
-        note,
-        state: StateValue::new(note.deposit, 0, note.note_id).unwrap(),
-        blinding: Scalar::from(0u64),
-        signature: None,
-        request_count: count,
-    };
-    let (circuit, public) = ExitCircuit::new(
-        h.dom,
-        &nullgate_gateway::dev::dev_state_key().public_key(),
-        h.dev.price_list.max_class(),
-        payout,
-        RECIPIENT,
-        &witness,
-    )
-    .unwrap();
-    let proof = common::keys()
-        .1
-        .prove(circuit, &mut rand::thread_rng())
-        .unwrap();
-    (public, proof)
-}
+use common::RECIPIENT;
 
 fn close_request(public: &ExitPublic, proof: &Proof) -> CloseRequest {
     CloseRequest {
@@ -90,7 +58,7 @@ async fn status_of(h: &Harness, i: usize) -> NoteStatus {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mutual_close_is_cleared_once_and_pays_out_at_once() {
     let h = Harness::start(1).await;
-    let (public, proof) = exit_of(&h, 0, 0, 2_500);
+    let (public, proof) = h.genesis_exit(0, 0, 2_500);
     let request = close_request(&public, &proof);
 
     let answer = ask(&h, &request).await;
@@ -131,7 +99,7 @@ async fn a_mutual_close_is_cleared_once_and_pays_out_at_once() {
     assert_eq!(problem(refused).await, (409, "double-spend".into()));
     assert_eq!(h.upstream.counters().chat_completions, 0);
     // A closed note gets no second clearance.
-    let (public, proof) = exit_of(&h, 0, 1, 100);
+    let (public, proof) = h.genesis_exit(0, 1, 100);
     assert_eq!(
         problem(ask(&h, &close_request(&public, &proof)).await).await,
         (409, "cannot-close".into())
@@ -146,7 +114,7 @@ async fn an_understated_exit_is_slashed_and_a_broken_one_gets_nothing() {
         .pay(&h.genesis(0), 0, common::CHAT, &chat("one request", false))
         .await;
     assert_eq!(response.status(), 200);
-    let (public, proof) = exit_of(&h, 0, 0, 90_000);
+    let (public, proof) = h.genesis_exit(0, 0, 90_000);
     assert_eq!(
         problem(ask(&h, &close_request(&public, &proof)).await).await,
         (409, "double-spend".into())
@@ -166,7 +134,7 @@ async fn an_understated_exit_is_slashed_and_a_broken_one_gets_nothing() {
     );
 
     // Note 1: a statement that is not the one proven, and a payout above the deposit.
-    let (public, proof) = exit_of(&h, 1, 0, 2_000);
+    let (public, proof) = h.genesis_exit(1, 0, 2_000);
     let before = h.stored().await;
     let mut forged = close_request(&public, &proof);
     forged.payout = 3_000;

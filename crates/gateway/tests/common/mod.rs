@@ -200,6 +200,39 @@ impl Harness {
         .0
     }
 
+    /// A genesis exit of note `i` declaring `count` requests, paying `payout` to
+    /// [`RECIPIENT`]: its public inputs and proof.
+    pub fn genesis_exit(
+        &self,
+        i: usize,
+        count: u32,
+        payout: u64,
+    ) -> (
+        nullgate_zk::circuit::exit::ExitPublic,
+        nullgate_zk::groth16::Proof,
+    ) {
+        use nullgate_zk::circuit::exit::{ExitCircuit, ExitWitness};
+        let note = self.notes[i];
+        let witness = ExitWitness {
+            note,
+            state: StateValue::new(note.deposit, 0, note.note_id).unwrap(),
+            blinding: Scalar::from(0u64),
+            signature: None,
+            request_count: count,
+        };
+        let (circuit, public) = ExitCircuit::new(
+            self.dom,
+            &nullgate_gateway::dev::dev_state_key().public_key(),
+            self.dev.price_list.max_class(),
+            payout,
+            RECIPIENT,
+            &witness,
+        )
+        .unwrap();
+        let proof = keys().1.prove(circuit, &mut rand::thread_rng()).unwrap();
+        (public, proof)
+    }
+
     /// What a client deviating from PROTOCOL §5.2 sends: a valid credential for `witness`'s
     /// index, but for request key `key` instead of the one derived for the index.
     pub fn prove_with_key(
@@ -307,6 +340,9 @@ impl Harness {
     }
 }
 
+/// Who the tests' exits pay.
+pub const RECIPIENT: [u8; 20] = [0x42; 20];
+
 /// The chat completions path.
 pub const CHAT: &str = "/v1/chat/completions";
 
@@ -409,6 +445,7 @@ async fn make_verified_credentials() -> VerifiedCredentials {
         0,
         std::time::Duration::from_secs(3600),
         Arc::new(Metrics::default()),
+        None,
     )
     .await
     .unwrap();
