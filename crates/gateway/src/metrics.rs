@@ -23,6 +23,7 @@ pub struct Metrics {
     proofs_checked: AtomicU64,
     clearances: AtomicU64,
     exits_recorded: AtomicU64,
+    slashes_submitted: AtomicU64,
     verifications_shed: AtomicU64,
     watcher_alarm: AtomicU64,
     stages: [Histogram; Stage::ALL.len()],
@@ -134,6 +135,11 @@ pub enum Outcome {
 }
 
 impl Metrics {
+    /// Counts a slash transaction submitted (confirmed ones count in `slashed`).
+    pub fn slash_submitted(&self) {
+        self.slashes_submitted.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts an exit share (`ExitInitiated`, `NoteClosed`) the watcher recorded.
     pub fn exit_recorded(&self) {
         self.exits_recorded.fetch_add(1, Ordering::Relaxed);
@@ -243,6 +249,12 @@ impl Metrics {
             "nullgate_gateway_proofs_verified_total",
             "Groth16 request proofs verified (valid or not; at most one per presented proof).",
             &self.proofs_checked,
+            "counter",
+        );
+        counter(
+            "nullgate_gateway_slashes_submitted_total",
+            "Slash transactions submitted (nullgate_gateway_slashes_total counts the confirmed).",
+            &self.slashes_submitted,
             "counter",
         );
         counter(

@@ -189,6 +189,15 @@ impl Gateway {
             from: parts.slasher,
             dom: deployment.dom,
         });
+        // Evidence kept before a restart whose slash may not have confirmed.
+        {
+            let (slasher, store, metrics) = (slasher.clone(), parts.store.clone(), metrics.clone());
+            tokio::spawn(async move {
+                if let Err(error) = slasher.resume(store, metrics).await {
+                    tracing::error!(%error, "cannot read the kept evidence; slashes resume on the next restart");
+                }
+            });
+        }
         let watcher = Watcher::start(
             parts.vault.clone(),
             parts.from_block,

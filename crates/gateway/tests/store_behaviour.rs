@@ -451,6 +451,13 @@ async fn evidence_is_kept_once<B: Backend>() {
     ];
     expected.sort();
     assert_eq!(kept, expected);
+    // What a restarted gateway reads back, bounded by its limit.
+    let mut read = store.evidence(10).await.unwrap();
+    read.sort_by_key(|(c, _)| fr_to_bytes(c));
+    let mut pairs = vec![(commitment, secret), (other, secret)];
+    pairs.sort_by_key(|(c, _)| fr_to_bytes(c));
+    assert_eq!(read, pairs);
+    assert_eq!(store.evidence(1).await.unwrap().len(), 1);
 }
 
 /// Fifty reservations of one `N` at once, from tasks on two replicas: exactly one wins.

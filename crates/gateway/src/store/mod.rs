@@ -202,6 +202,10 @@ pub trait NullifierStore: Send + Sync {
     /// Keeps the evidence of a double spend: the recovered secret of the note `commitment`.
     async fn keep_evidence(&self, commitment: &Fr, secret: &Fr) -> Result<(), StoreError>;
 
+    /// Every kept `(commitment, secret)`, at most `limit` of them: what a restarted gateway
+    /// re-checks, slashing the notes still in reach.
+    async fn evidence(&self, limit: u32) -> Result<Vec<(Fr, Fr)>, StoreError>;
+
     /// The receipt look-up of §6.7.
     async fn receipt(&self, nullifier: &Fr) -> Result<ReceiptLookup, StoreError> {
         Ok(match self.lookup(nullifier).await? {

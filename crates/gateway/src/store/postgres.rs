@@ -817,4 +817,18 @@ impl NullifierStore for PostgresStore {
             .map_err(db)?;
         Ok(())
     }
+
+    async fn evidence(&self, limit: u32) -> Result<Vec<(Fr, Fr)>, StoreError> {
+        let client = self.client().await?;
+        client
+            .query(
+                "SELECT commitment, secret FROM evidence LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| Ok((fr_at(row, 0, "commitment")?, fr_at(row, 1, "secret")?)))
+            .collect()
+    }
 }

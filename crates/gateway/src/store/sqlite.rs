@@ -604,4 +604,24 @@ impl NullifierStore for SqliteStore {
         })
         .await
     }
+
+    async fn evidence(&self, limit: u32) -> Result<Vec<(Fr, Fr)>, StoreError> {
+        self.with(move |inner| {
+            let mut statement = inner
+                .connection
+                .prepare("SELECT commitment, secret FROM evidence LIMIT ?1")
+                .map_err(db)?;
+            let rows = statement
+                .query_map([limit], |row| {
+                    Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(db)?;
+            rows.map(|row| {
+                let (c, k) = row.map_err(db)?;
+                Ok((fr_of(&c, "commitment")?, fr_of(&k, "secret")?))
+            })
+            .collect()
+        })
+        .await
+    }
 }
