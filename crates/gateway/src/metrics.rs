@@ -26,6 +26,7 @@ pub struct Metrics {
     slashes_submitted: AtomicU64,
     verifications_shed: AtomicU64,
     watcher_alarm: AtomicU64,
+    watcher_lag: AtomicU64,
     stages: [Histogram; Stage::ALL.len()],
 }
 
@@ -206,7 +207,13 @@ impl Metrics {
         self.watcher_alarm.store(u64::from(on), Ordering::Relaxed);
     }
 
-    /// Whether the watcher alarm is raised.
+    /// Sets how many blocks the newest block is ahead of the last one the watcher
+    /// processed (finality depth included).
+    pub fn set_watcher_lag(&self, blocks: u64) {
+        self.watcher_lag.store(blocks, Ordering::Relaxed);
+    }
+
+    /// Whether the watcher's alarm is raised.
     pub fn watcher_alarm(&self) -> bool {
         self.watcher_alarm.load(Ordering::Relaxed) != 0
     }
@@ -333,6 +340,12 @@ impl Metrics {
             "nullgate_gateway_watcher_alarm",
             "1 while the chain watcher cannot process events (service stopped).",
             &self.watcher_alarm,
+            "gauge",
+        );
+        counter(
+            "nullgate_gateway_watcher_lag_blocks",
+            "Blocks between the newest one and the last one the watcher processed.",
+            &self.watcher_lag,
             "gauge",
         );
         let name = "nullgate_gateway_stage_seconds";

@@ -176,6 +176,8 @@ async fn step(
         }
         state.pending.pop_front();
     }
+    let newest = vault.ledger().latest().await?.number;
+    metrics.set_watcher_lag(newest.saturating_sub(next.finalized_block));
     *view.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
     Ok(())
 }

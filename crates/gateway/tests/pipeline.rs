@@ -352,6 +352,18 @@ async fn well_known_tree_receipt_and_metrics_endpoints() {
         "nullgate_gateway_credits_charged_total {}",
         receipt.charge
     )));
+    // The embedded chain finalises at once: the watcher is level with it.
+    assert!(
+        metrics.contains(
+            "nullgate_gateway_watcher_lag_blocks 0
+"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        "nullgate_gateway_watcher_alarm 0
+"
+    ));
     // An unpriced route with a credential-less request: 402 first (the challenge), and a
     // priced-route check only once a credential is there.
     let unpriced = http
