@@ -34,11 +34,12 @@ struct ChainArgs {
     /// A JSON-RPC endpoint (anvil, an L2, mainnet). Without it: the embedded chain.
     #[arg(long)]
     rpc_url: Option<String>,
-    /// The sender's private key in hex (or set NULLGATE_PRIVATE_KEY). Never logged.
+    /// A file holding the sender's private key in hex (or set NULLGATE_PRIVATE_KEY). Never
+    /// taken on the command line, where `ps` would show it; never logged.
     #[arg(long)]
-    private_key: Option<String>,
+    private_key_file: Option<PathBuf>,
     /// Send from dev account N of the public test mnemonic (anvil, the embedded chain).
-    #[arg(long, conflicts_with = "private_key")]
+    #[arg(long, conflicts_with = "private_key_file")]
     dev_account: Option<u32>,
     /// For chains without a `finalized` block tag: blocks below the head that count as final.
     #[arg(long)]
@@ -75,15 +76,20 @@ pub(crate) struct DeployArgs {
     /// The floor fee `Δ_min ≤ C_1`.
     #[arg(long, default_value_t = 1)]
     floor_fee: u64,
+    /// Default windows: `spec` (PROTOCOL §2: W 72 h, G_exp 14 days, TTL 90 days) or `dev`
+    /// (W 1 h, G_exp 1 day, TTL 30 days, for trying things out). The three flags below
+    /// override either.
+    #[arg(long, value_enum, default_value_t = Preset::Spec)]
+    preset: Preset,
     /// The exit window `W`, seconds.
-    #[arg(long, default_value_t = 3_600)]
-    exit_window: u64,
+    #[arg(long)]
+    exit_window: Option<u64>,
     /// The expiry grace `G_exp ≥ W`, seconds.
-    #[arg(long, default_value_t = 86_400)]
-    expiry_grace: u64,
+    #[arg(long)]
+    expiry_grace: Option<u64>,
     /// The note lifetime, seconds.
-    #[arg(long, default_value_t = 30 * 86_400)]
-    note_lifetime: u64,
+    #[arg(long)]
+    note_lifetime: Option<u64>,
     /// The treasury (default: the deployer).
     #[arg(long)]
     treasury: Option<Address>,
@@ -93,6 +99,27 @@ pub(crate) struct DeployArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// Default time windows of a deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Preset {
+    /// PROTOCOL §2's defaults: W 72 h, G_exp 14 days, TTL 90 days.
+    Spec,
+    /// Short windows for trying things out: W 1 h, G_exp 1 day, TTL 30 days.
+    Dev,
+}
+
+impl Preset {
+    /// `(W, G_exp, TTL)` in seconds.
+    fn windows(self) -> (u64, u64, u64) {
+        const HOUR: u64 = 3_600;
+        const DAY: u64 = 24 * HOUR;
+        match self {
+            Self::Spec => (72 * HOUR, 14 * DAY, 90 * DAY),
+            Self::Dev => (HOUR, DAY, 30 * DAY),
+        }
+    }
 }
 
 /// Options of `nullgate vault show`.
@@ -127,20 +154,24 @@ struct Opened {
 }
 
 fn open(args: &ChainArgs) -> anyhow::Result<Opened> {
-    let private_key = args
-        .private_key
-        .clone()
-        .or_else(|| std::env::var("NULLGATE_PRIVATE_KEY").ok());
+    let private_key = match &args.private_key_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--private-key-file: cannot read {}", path.display()))?,
+        ),
+        None => std::env::var("NULLGATE_PRIVATE_KEY").ok(),
+    };
     let signer = match (&private_key, args.dev_account) {
-        (Some(hex_key), _) => hex_key
-            .trim()
-            .parse::<PrivateKeySigner>()
-            .map_err(|_| anyhow::anyhow!("--private-key is not a 32-byte hex private key"))?,
+        (Some(hex_key), _) => hex_key.trim().parse::<PrivateKeySigner>().map_err(|_| {
+            anyhow::anyhow!(
+                "the private key (NULLGATE_PRIVATE_KEY or --private-key-file) is not 32 bytes of hex"
+            )
+        })?,
         (None, index) => {
             let index = index.unwrap_or(0);
             if args.rpc_url.is_some() && args.dev_account.is_none() {
                 bail!(
-                    "--rpc-url needs --private-key (or NULLGATE_PRIVATE_KEY), or --dev-account N for a dev node"
+                    "--rpc-url needs the sender's key: set NULLGATE_PRIVATE_KEY or pass --private-key-file FILE, or --dev-account N for a dev node"
                 );
             }
             dev_signers(index + 1)
@@ -212,9 +243,10 @@ async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     params.min_deposit = args.min_deposit;
     params.cost_classes = args.classes;
     params.floor_fee = args.floor_fee;
-    params.exit_window = args.exit_window;
-    params.expiry_grace = args.expiry_grace;
-    params.note_lifetime = args.note_lifetime;
+    let (exit_window, expiry_grace, note_lifetime) = args.preset.windows();
+    params.exit_window = args.exit_window.unwrap_or(exit_window);
+    params.expiry_grace = args.expiry_grace.unwrap_or(expiry_grace);
+    params.note_lifetime = args.note_lifetime.unwrap_or(note_lifetime);
     params.treasury = args.treasury.unwrap_or(opened.sender);
     params.clearance_signer = args.clearance_signer.unwrap_or(opened.sender);
 

@@ -32,6 +32,10 @@ fn deploy_then_show_on_the_embedded_chain() {
     assert_eq!(deployed["min_deposit"], 2000);
     assert_eq!(deployed["cost_classes"], serde_json::json!([2, 20, 200]));
     assert_eq!(deployed["dev_keys"], true);
+    // PROTOCOL §2's windows unless asked otherwise: W 72 h, G_exp 14 days, TTL 90 days.
+    assert_eq!(deployed["exit_window"], 72 * 3_600);
+    assert_eq!(deployed["expiry_grace"], 14 * 86_400);
+    assert_eq!(deployed["note_lifetime"], 90 * 86_400);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -74,7 +78,72 @@ fn bad_parameters_are_refused_with_the_reason() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("NULLGATE_PRIVATE_KEY") && stderr.contains("--private-key-file"),
+        "{stderr}"
+    );
+
+    // A private key is never taken on the command line (`ps` shows argv to everyone).
+    let out = nullgate()
+        .args([
+            "vault",
+            "deploy",
+            "--rpc-url",
+            "http://127.0.0.1:9",
+            "--private-key",
+        ])
+        .arg("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unexpected argument '--private-key'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A key file that holds no key says so, and shows nothing of it.
+    let file = std::env::temp_dir().join(format!("nullgate-bad-key-{}.hex", std::process::id()));
+    std::fs::write(&file, "not-a-key-but-a-secret\n").unwrap();
+    let out = nullgate()
+        .args([
+            "vault",
+            "deploy",
+            "--rpc-url",
+            "http://127.0.0.1:9",
+            "--private-key-file",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not 32 bytes of hex"), "{stderr}");
+    assert!(!stderr.contains("not-a-key-but-a-secret"));
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn the_dev_preset_shortens_the_windows_and_flags_override_it() {
+    let key = std::env::temp_dir().join(format!("nullgate-vault-dev-{}.hex", std::process::id()));
+    let deployed = json_of(
+        nullgate()
+            .args([
+                "vault",
+                "deploy",
+                "--json",
+                "--preset",
+                "dev",
+                "--exit-window",
+                "7200",
+            ])
+            .arg("--state-key")
+            .arg(&key),
+    );
+    assert_eq!(deployed["exit_window"], 7_200);
+    assert_eq!(deployed["expiry_grace"], 86_400);
+    assert_eq!(deployed["note_lifetime"], 30 * 86_400);
+    let _ = std::fs::remove_file(&key);
 }
 
 /// anvil from `$NULLGATE_ANVIL` or `contracts/node_modules` (installed by `.ci/run`).
@@ -173,6 +242,6 @@ fn deploy_then_show_over_json_rpc_on_anvil() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--private-key-file"));
     let _ = std::fs::remove_file(&key);
 }
