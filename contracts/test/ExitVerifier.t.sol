@@ -7,14 +7,18 @@ import {ExitProof} from "./generated/ExitProof.sol";
 /// The generated exit verifier (DEV key) on a real proof by nullgate-zk: accepted as made,
 /// rejected once the proof, the recipient or the payout changes.
 contract ExitVerifierTest {
-    uint256 constant P = 21888242871839275222246405745257275088548364617816891372146117198402932415617;
+    /// BN254's scalar field modulus `r`: public inputs must be below it.
+    uint256 constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
+    /// BN254's base field modulus `q`: proof coordinates must be below it.
     uint256 constant Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583;
 
     ExitVerifier verifier = new ExitVerifier();
 
     /// Whether the verifier accepts `proof` for `inputs`, and the revert data if not.
     function check(uint256[8] memory proof, uint256[12] memory inputs) internal view returns (bool, bytes memory) {
-        try verifier.verifyProof(proof, inputs) {
+        // A bounded gas budget: a precompile refusing its input burns all the gas it is
+        // given, and a valid proof needs well under this.
+        try verifier.verifyProof{gas: 3_000_000}(proof, inputs) {
             return (true, "");
         } catch (bytes memory err) {
             return (false, err);
@@ -63,9 +67,35 @@ contract ExitVerifierTest {
         expectRejected(ExitProof.proof(), inputs, ExitVerifier.ProofInvalid.selector, "payout");
     }
 
-    function test_RejectsAnInputNotInTheField() public view {
+    /// Every public input at exactly `r` and at its own value plus `r` (the same residue, so
+    /// only the range check can refuse it).
+    function test_RejectsEveryInputNotInTheField() public view {
+        for (uint256 i = 0; i < 12; i++) {
+            uint256[12] memory inputs = ExitProof.inputs();
+            inputs[i] = R;
+            expectRejected(ExitProof.proof(), inputs, ExitVerifier.PublicInputNotInField.selector, "r");
+            inputs = ExitProof.inputs();
+            inputs[i] += R;
+            expectRejected(ExitProof.proof(), inputs, ExitVerifier.PublicInputNotInField.selector, "x + r");
+        }
+    }
+
+    /// `r - 1` is in the field: refused by the pairing, not by the range check.
+    function test_TheLargestInputIsRangeChecked() public view {
         uint256[12] memory inputs = ExitProof.inputs();
-        inputs[0] += P;
-        expectRejected(ExitProof.proof(), inputs, ExitVerifier.PublicInputNotInField.selector, "x + p");
+        inputs[0] = R - 1;
+        expectRejected(ExitProof.proof(), inputs, ExitVerifier.ProofInvalid.selector, "r - 1");
+    }
+
+    /// Every proof coordinate at exactly `q` and at its own value plus `q`.
+    function test_RejectsEveryProofCoordinateNotInTheBaseField() public view {
+        for (uint256 j = 0; j < 8; j++) {
+            uint256[8] memory proof = ExitProof.proof();
+            proof[j] = Q;
+            expectRejected(proof, ExitProof.inputs(), ExitVerifier.ProofInvalid.selector, "q");
+            proof = ExitProof.proof();
+            proof[j] += Q;
+            expectRejected(proof, ExitProof.inputs(), ExitVerifier.ProofInvalid.selector, "x + q");
+        }
     }
 }
