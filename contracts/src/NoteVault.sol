@@ -181,6 +181,9 @@ contract NoteVault {
     uint256 public constant MAX_NOTES = 1 << 24;
     /// At most one key registration per this period (§2).
     uint256 public constant KEY_REGISTRATION_INTERVAL = 30 days;
+    /// The longest note lifetime `TTL` (ten years): a note's expiry, in hours, stays far
+    /// below 2^32, and with `W ≤ G_exp ≤ TTL` no window outlasts a note's life.
+    uint256 public constant MAX_NOTE_LIFETIME = 3650 days;
     /// Domain tags (§11).
     uint256 internal constant T_DOM = 1;
     uint256 internal constant T_ID = 2;
@@ -293,7 +296,8 @@ contract NoteVault {
         if (d.floorFee > d.costClasses[0]) revert BadDeployment("floor fee above C_1");
         if (d.exitWindow == 0) revert BadDeployment("exit window");
         if (d.expiryGrace < d.exitWindow) revert BadDeployment("G_exp below W");
-        if (d.noteLifetime == 0) revert BadDeployment("note lifetime");
+        if (d.noteLifetime == 0 || d.noteLifetime > MAX_NOTE_LIFETIME) revert BadDeployment("note lifetime");
+        if (d.expiryGrace > d.noteLifetime) revert BadDeployment("G_exp above TTL");
         if (
             d.requestProvingKeyHash == 0 || d.exitProvingKeyHash == 0 || d.requestVerifyingKeyHash == 0
                 || d.exitVerifyingKeyHash == 0

@@ -228,6 +228,21 @@ contract DeploymentTest is VaultTestBase {
         d = deployment(address(0));
         d.noteLifetime = 0;
         expectBadDeployment(d, "note lifetime");
+        // A TTL whose expiry (hours) would not fit 32 bits, and one just above the bound.
+        d = deployment(address(0));
+        d.noteLifetime = uint64(uint256(type(uint32).max) * 3600);
+        expectBadDeployment(d, "note lifetime");
+        d = deployment(address(0));
+        d.noteLifetime = uint64(3650 days + 1);
+        expectBadDeployment(d, "note lifetime");
+        // Windows longer than a note's life.
+        d = deployment(address(0));
+        d.expiryGrace = d.noteLifetime + 1;
+        expectBadDeployment(d, "G_exp above TTL");
+        // The bound itself is accepted.
+        d = deployment(address(0));
+        d.noteLifetime = uint64(3650 days);
+        new NoteVault(d);
         d = deployment(address(0));
         d.unitSize = 0;
         expectBadDeployment(d, "unit size");
