@@ -743,6 +743,24 @@ contract CloseTest is VaultTestBase {
         vault.closeWithClearance(c, 1, 450, RECIPIENT, 111, 222, proof, wrongSigner);
     }
 
+    /// PROTOCOL §8's accepted griefing: a close's calldata is all `initiateExit` needs, so a
+    /// front-runner can turn the close into a slow exit. It pays the same recipient the same
+    /// payout, only `W` later, and costs the front-runner the exit's gas.
+    function test_AFrontRunCloseBecomesASlowExitToTheSameRecipient() public {
+        uint256 c = depositNote(1, 500);
+        acceptExit(c, 1, 450, RECIPIENT, 111, 222);
+        bytes memory sig = clearance(CLEARANCE_KEY, 111);
+        vm.prank(address(0xf00d));
+        vault.initiateExit(c, 1, 450, RECIPIENT, 111, 222, proof);
+        vm.expectRevert(abi.encodeWithSelector(NoteVault.WrongNoteStatus.selector, NoteVault.Status.Exiting));
+        vault.closeWithClearance(c, 1, 450, RECIPIENT, 111, 222, proof, sig);
+        assertEq(RECIPIENT.balance, 0, "nothing paid yet");
+        vm.warp(block.timestamp + W);
+        vault.finalizeExit(c);
+        assertEq(RECIPIENT.balance, 450 * UNIT, "the same payout to the same recipient");
+        assertTrue(status(c) == NoteVault.Status.Closed, "closed");
+    }
+
     uint256 internal constant SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141;
 
     function test_RevertWhen_ClearanceHasHighS() public {
