@@ -1,16 +1,20 @@
 //! A mix node on the network: Noise links in ([`Link::accept`]), the per-packet step
-//! ([`EpochState`]), the bounded delay queue ([`DelayQueue`]), Noise links out to the next
+//! ([`Epochs`]), the bounded delay queue ([`DelayQueue`]), Noise links out to the next
 //! layer, and Prometheus counters.
 //!
 //! Packets arriving on every inbound link go to one processing task, which owns the epoch
-//! state and the queue; so the replay cache needs no lock. Every inbound link also has a
+//! state and the queue. It opens a lone packet itself and a backlog on one worker thread per
+//! core; those threads share each epoch's replay cache behind its lock (see
+//! [`super::node`]), so a packet and its replay racing on two threads still open once.
+//! Every inbound link also has a
 //! mailbox: a payload delivered here for [`mailbox_address`] of the link's key goes back down
 //! that link (how replies and loop packets reach a client through its entry node). A link that sends a frame that
 //! fails authentication is closed (Noise cannot resynchronise); a frame that authenticates
 //! but holds no valid packet is counted and dropped, and the link stays up.
-//
-// Not yet here (issue 4): epoch rotation driven by the directory (the state is replaced
-// whole, see `EpochState`), and handing delivered payloads to the exit.
+//!
+//! Packet keys rotate every epoch ([`Epochs`]: the previous epoch's key and replay cache
+//! are kept through a grace period, then dropped), and what the last layer delivers goes to
+//! the exit beside the node.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
