@@ -6,15 +6,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Harness, chat};
-use nullgate_chain::{Address, BlockRef, Bytes, ExitArgs, Ledger, NoteStatus};
+use nullgate_chain::{Address, Bytes, ExitArgs, Ledger, NoteStatus};
 use nullgate_protocol::{
     close::{CLOSE_PATH, Clearance, CloseRequest},
     rejection::Problem,
 };
-use nullgate_zk::{circuit::exit::ExitPublic, groth16::Proof, note};
+use nullgate_zk::{circuit::exit::ExitPublic, groth16::Proof};
 
 use common::RECIPIENT;
 
@@ -44,15 +42,6 @@ async fn problem(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let problem: Problem = response.json().await.unwrap();
     (status, problem.code().unwrap_or_default().to_owned())
-}
-
-async fn status_of(h: &Harness, i: usize) -> NoteStatus {
-    h.dev
-        .vault
-        .note(&note::commitment(&h.notes[i].secret), BlockRef::Latest)
-        .await
-        .unwrap()
-        .status
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -87,7 +76,7 @@ async fn a_mutual_close_is_cleared_once_and_pays_out_at_once() {
         h.dev.ledger.balance(recipient).await.unwrap() > before,
         "paid at once"
     );
-    assert_eq!(status_of(&h, 0).await, NoteStatus::Closed);
+    assert_eq!(h.status_of(0).await, NoteStatus::Closed);
 
     // The closed note's index 0 is the exit's: a request there is refused.
     let witness = h.genesis(0);
@@ -119,16 +108,8 @@ async fn an_understated_exit_is_slashed_and_a_broken_one_gets_nothing() {
         problem(ask(&h, &close_request(&public, &proof)).await).await,
         (409, "double-spend".into())
     );
-    let mut status = NoteStatus::Active;
-    for _ in 0..100 {
-        status = status_of(&h, 0).await;
-        if status == NoteStatus::Slashed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert_eq!(
-        status,
+        h.wait_for(0, NoteStatus::Slashed).await,
         NoteStatus::Slashed,
         "k recovered from the two shares"
     );
@@ -161,7 +142,7 @@ async fn an_understated_exit_is_slashed_and_a_broken_one_gets_nothing() {
         .unwrap();
     assert_eq!(problem(garbage).await.0, 400);
     assert_eq!(h.stored().await, before, "nothing recorded");
-    assert_eq!(status_of(&h, 1).await, NoteStatus::Active);
+    assert_eq!(h.status_of(1).await, NoteStatus::Active);
     // The honest statement still clears.
     assert_eq!(ask(&h, &close_request(&public, &proof)).await.status(), 200);
 }

@@ -7,41 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Harness, chat};
-use nullgate_chain::{BlockRef, ExitArgs, NoteStatus};
+use common::{Harness, chat, metric};
+use nullgate_chain::{ExitArgs, NoteStatus};
 use nullgate_protocol::rejection::Problem;
-use nullgate_zk::note;
-
-async fn wait_for(h: &Harness, i: usize, wanted: NoteStatus) -> NoteStatus {
-    let commitment = note::commitment(&h.notes[i].secret);
-    let mut status = NoteStatus::Active;
-    for _ in 0..200 {
-        status = h
-            .dev
-            .vault
-            .note(&commitment, BlockRef::Latest)
-            .await
-            .unwrap()
-            .status;
-        if status == wanted {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    status
-}
 
 async fn exits_recorded(h: &Harness) -> u64 {
-    let text = reqwest::get(format!("{}/metrics", h.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("nullgate_gateway_exits_recorded_total "))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
+    metric(&h.url, "nullgate_gateway_exits_recorded_total").await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,7 +30,7 @@ async fn an_understated_exit_on_chain_is_slashed_within_its_window() {
         .await
         .expect("the chain cannot tell the exit understates");
     assert_eq!(
-        wait_for(&h, 0, NoteStatus::Slashed).await,
+        h.wait_for(0, NoteStatus::Slashed).await,
         NoteStatus::Slashed,
         "the watcher recovered k from the exit's share and the request's"
     );
@@ -83,7 +54,7 @@ async fn a_request_at_an_exits_index_is_refused_and_slashed() {
     }
     assert_eq!(exits_recorded(&h).await, 1);
     assert_eq!(
-        wait_for(&h, 0, NoteStatus::Exiting).await,
+        h.wait_for(0, NoteStatus::Exiting).await,
         NoteStatus::Exiting
     );
     // A request at index 0 after the exit: the second share on the line.
@@ -100,7 +71,7 @@ async fn a_request_at_an_exits_index_is_refused_and_slashed() {
     assert_eq!(problem.code(), Some("double-spend"));
     assert_eq!(h.upstream.counters().chat_completions, 0);
     assert_eq!(
-        wait_for(&h, 0, NoteStatus::Slashed).await,
+        h.wait_for(0, NoteStatus::Slashed).await,
         NoteStatus::Slashed
     );
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Harness, chat, sign_with};
+use common::{Harness, chat, metric, sign_with};
 use nullgate_zk::{Fr, derive};
 
 /// Requests in the flood.
@@ -26,20 +26,6 @@ fn resident_kb() -> u64 {
                 .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// A counter's value in the gateway's `/metrics`.
-async fn metric(url: &str, name: &str) -> u64 {
-    let text = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name} ")))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("{name} in /metrics"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

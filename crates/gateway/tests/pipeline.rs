@@ -3,10 +3,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Harness, chat, receipt_of, sign_with, stream_receipt};
-use nullgate_chain::{BlockRef, NoteStatus};
+use nullgate_chain::NoteStatus;
 use nullgate_protocol::rejection::Problem;
 use nullgate_zk::{derive, note, schnorr::PublicKey};
 
@@ -103,23 +101,8 @@ async fn two_request_keys_at_one_index_slash_the_note() {
     let problem: Problem = response.json().await.unwrap();
     assert_eq!(problem.code(), Some("double-spend"));
 
-    let commitment = note::commitment(&witness.note.secret);
-    let mut status = NoteStatus::Active;
-    for _ in 0..100 {
-        status = h
-            .dev
-            .vault
-            .note(&commitment, BlockRef::Latest)
-            .await
-            .unwrap()
-            .status;
-        if status == NoteStatus::Slashed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert_eq!(
-        status,
+        h.wait_for(0, NoteStatus::Slashed).await,
         NoteStatus::Slashed,
         "k recovered and slash(k) submitted"
     );

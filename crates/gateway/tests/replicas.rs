@@ -15,7 +15,7 @@ use nullgate_gateway::{
     store::{NullifierStore, postgres::PostgresStore},
 };
 use nullgate_protocol::rejection::Problem;
-use nullgate_zk::{Fr, note};
+use nullgate_zk::note;
 
 /// The lease in the take-over test.
 const LEASE: Duration = Duration::from_secs(3);
@@ -35,25 +35,6 @@ async fn two_replicas(h: &Harness, schema: &Schema) -> (Vec<Gateway>, [String; 2
         urls.push(url);
     }
     (gateways, [urls[0].clone(), urls[1].clone()])
-}
-
-async fn note_status(h: &Harness, secret: &Fr, until: NoteStatus) -> NoteStatus {
-    let commitment = note::commitment(secret);
-    let mut status = NoteStatus::Active;
-    for _ in 0..200 {
-        status = h
-            .dev
-            .vault
-            .note(&commitment, BlockRef::Latest)
-            .await
-            .unwrap()
-            .status;
-        if status == until {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    status
 }
 
 async fn send(url: &str, authorization: String, body: String) -> reqwest::Response {
@@ -134,7 +115,7 @@ async fn a_hundred_request_keys_racing_at_one_index_over_two_replicas_get_one_ca
         "one upstream call"
     );
     assert_eq!(
-        note_status(&h, &witness.note.secret, NoteStatus::Slashed).await,
+        h.wait_for(0, NoteStatus::Slashed).await,
         NoteStatus::Slashed,
         "k recovered and the note slashed"
     );

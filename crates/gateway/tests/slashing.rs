@@ -31,22 +31,8 @@ async fn evidence_kept_before_a_restart_is_slashed_after_it() {
     );
 
     let (gateway, _) = h.replica(store.clone() as Arc<dyn NullifierStore>).await;
-    let mut status = NoteStatus::Active;
-    for _ in 0..100 {
-        status = h
-            .dev
-            .vault
-            .note(&commitment, BlockRef::Latest)
-            .await
-            .unwrap()
-            .status;
-        if status == NoteStatus::Slashed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     assert_eq!(
-        status,
+        h.wait_for(0, NoteStatus::Slashed).await,
         NoteStatus::Slashed,
         "the restarted gateway slashed it"
     );

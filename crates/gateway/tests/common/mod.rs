@@ -159,6 +159,34 @@ impl Harness {
         (gateway, url)
     }
 
+    /// Note `i`'s status on chain now.
+    pub async fn status_of(&self, i: usize) -> nullgate_chain::NoteStatus {
+        self.dev
+            .vault
+            .note(&note::commitment(&self.notes[i].secret), BlockRef::Latest)
+            .await
+            .unwrap()
+            .status
+    }
+
+    /// Note `i`'s status once it is `wanted`, or after 10 s whatever it is then (slashes
+    /// are submitted in the background).
+    pub async fn wait_for(
+        &self,
+        i: usize,
+        wanted: nullgate_chain::NoteStatus,
+    ) -> nullgate_chain::NoteStatus {
+        let mut status = self.status_of(i).await;
+        for _ in 0..200 {
+            if status == wanted {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            status = self.status_of(i).await;
+        }
+        status
+    }
+
     pub async fn hour(&self) -> u32 {
         (self.dev.ledger.finalized().await.unwrap().timestamp / 3600) as u32
     }
@@ -338,6 +366,20 @@ impl Harness {
     pub async fn stored(&self) -> (u64, u64) {
         self.store.counts().await.unwrap()
     }
+}
+
+/// A sample's value in the gateway's `/metrics` at `url`.
+pub async fn metric(url: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in /metrics"))
 }
 
 /// Who the tests' exits pay.
