@@ -224,6 +224,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     } else {
         print_table(&report);
     }
+    // The last receipted states are written after their calls were answered: let them land
+    // before the wallet's directory goes.
+    stack.client.settled(Duration::from_secs(30)).await;
     drop(stack);
     drop(temp);
     Ok(())
