@@ -26,6 +26,7 @@ use crate::{
     pipeline::refusal,
     service::Shared,
     store::{Known, Share},
+    verify::key_numbered,
 };
 
 /// `POST /nullgate/close`.
@@ -77,12 +78,7 @@ async fn clear(shared: &Arc<Shared>, request: Request<Body>) -> Result<Clearance
         .ok_or(Rejection::CannotClose(
             "no deposited note has this commitment",
         ))?;
-    let key = shared
-        .keys
-        .iter()
-        .find(|(number, _)| *number == close.key_number)
-        .map(|(_, key)| key)
-        .ok_or(Rejection::UnknownKey(close.key_number))?;
+    let key = key_numbered(&shared.keys, close.key_number)?;
     if close.payout > leaf.deposit {
         return Err(Rejection::CannotClose("the payout exceeds the deposit"));
     }
@@ -100,22 +96,13 @@ async fn clear(shared: &Arc<Shared>, request: Request<Body>) -> Result<Clearance
         exit_x,
         exit_y: close.exit_y,
     };
-    let verified = {
-        let Some(slot) = shared.verify_slots.acquire().await else {
-            shared.metrics.verification_shed();
-            return Err(Rejection::RateLimited);
-        };
-        let task = shared.clone();
-        let proof = close.proof.clone();
-        let verified = tokio::task::spawn_blocking(move || {
-            task.verifier
-                .verify_exit(&task.exit_verifier_key, &public, &proof)
+    let proof = close.proof.clone();
+    shared
+        .on_verify_slot(move |s| {
+            s.verifier
+                .verify_exit(&s.exit_verifier_key, &public, &proof)
         })
-        .await;
-        drop(slot);
-        verified.map_err(|_| Rejection::Internal)?
-    };
-    verified?;
+        .await??;
     // The proof holds: the note's status is worth a chain read now (closes are rare).
     let record = shared
         .slasher

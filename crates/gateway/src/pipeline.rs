@@ -128,28 +128,26 @@ async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
     }
     // Step 3: verify (CPU-bound, off the async threads, one slot per core).
     let verified = {
-        let Some(slot) = shared.verify_slots.acquire().await else {
-            shared.metrics.verification_shed();
-            return refusal(&Rejection::RateLimited, None);
-        };
-        let task_shared = shared.clone();
         let tree = tree.clone();
         let started = Instant::now();
-        let verified = tokio::task::spawn_blocking(move || {
-            let s = &task_shared;
-            s.verifier
-                .verify(&s.deployment, &s.keys, &s.prices, &tree, presented)
-        })
-        .await;
-        drop(slot);
-        shared.metrics.observe(Stage::Verify, started.elapsed());
+        let verified = shared
+            .on_verify_slot(move |s| {
+                s.verifier
+                    .verify(&s.deployment, &s.keys, &s.prices, &tree, presented)
+            })
+            .await;
         match verified {
-            Ok(Ok(verified)) => verified,
+            Ok(Ok(verified)) => {
+                shared.metrics.observe(Stage::Verify, started.elapsed());
+                verified
+            }
             Ok(Err(rejection)) => {
+                shared.metrics.observe(Stage::Verify, started.elapsed());
                 shared.metrics.count(Outcome::Invalid);
                 return refusal(&rejection, None);
             }
-            Err(error) => return internal(error),
+            // Shed (every slot and the queue taken), or the gateway failed.
+            Err(rejection) => return refusal(&rejection, None),
         }
     };
     // Step 4: reserve N atomically.

@@ -114,6 +114,26 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Runs CPU-bound verification `work` on a blocking thread under a verification slot
+    /// (step 3 of requests and of mutual closes). `Err(RateLimited)` when every slot and the
+    /// queue before them are taken (counted as shed), `Err(Internal)` if the work panicked.
+    pub(crate) async fn on_verify_slot<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&Shared) -> T + Send + 'static,
+    ) -> Result<T, Rejection> {
+        let Some(_slot) = self.verify_slots.acquire().await else {
+            self.metrics.verification_shed();
+            return Err(Rejection::RateLimited);
+        };
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || work(&shared))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "verification task failed (charged 0)");
+                Rejection::Internal
+            })
+    }
+
     pub(crate) fn tree_view(&self) -> Arc<TreeView> {
         self.tree.read().unwrap_or_else(|e| e.into_inner()).clone()
     }

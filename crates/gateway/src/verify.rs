@@ -241,11 +241,7 @@ impl Verifier {
         presented: &Presented,
     ) -> Result<u64, Rejection> {
         let body = &presented.credential.body;
-        let key = keys
-            .iter()
-            .find(|(number, _)| *number == body.key_number)
-            .map(|(_, key)| key)
-            .ok_or(Rejection::UnknownKey(body.key_number))?;
+        let key = key_numbered(keys, body.key_number)?;
         let class_cost = prices
             .class(body.class_index)
             .ok_or(Rejection::UnknownClass(body.class_index))?;
@@ -272,6 +268,17 @@ impl Verifier {
             .map_err(|_| Rejection::InvalidProof)?;
         Ok(class_cost)
     }
+}
+
+/// The state key numbered `number` among the keys accepted for requests.
+pub(crate) fn key_numbered(
+    keys: &[(u32, PublicKey)],
+    number: u32,
+) -> Result<&PublicKey, Rejection> {
+    keys.iter()
+        .find(|(n, _)| *n == number)
+        .map(|(_, key)| key)
+        .ok_or(Rejection::UnknownKey(number))
 }
 
 /// Most requests waiting for a verification slot; past it a request is refused at once
