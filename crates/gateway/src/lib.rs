@@ -12,6 +12,7 @@
 //!
 //! - [`verify`]: parsing with hard limits, the request signature and the proof against
 //!   public inputs the gateway assembles itself; [`verify::Verified`] exists only there.
+//!   `batching`: concurrent requests' proofs checked together, batches growing with load.
 //! - [`store`]: the nullifier store behind one trait; [`store::sqlite`] keeps it in SQLite
 //!   (WAL, `WITHOUT ROWID`, keyed by `N`, reservation and final record as separate states,
 //!   response bodies in hourly partitions dropped whole).
@@ -35,10 +36,12 @@
 //! stores only what §6 allows: `N → (x, y, receipt)` and, for the retry window only, the
 //! payload digest, `A_pub` and the response.
 
+mod batching;
 pub mod charge;
 mod close;
 pub mod config;
 pub mod dev;
+pub mod fault;
 pub mod metrics;
 mod pipeline;
 pub mod service;

@@ -28,7 +28,13 @@ pub struct Metrics {
     watcher_alarm: AtomicU64,
     watcher_lag: AtomicU64,
     stages: [Histogram; Stage::ALL.len()],
+    /// Checks by how many proofs they held ([`BATCH_BUCKETS`], not cumulative).
+    batch_sizes: [AtomicU64; BATCH_BUCKETS.len() + 1],
+    batches: AtomicU64,
 }
+
+/// Upper bounds of the batch-size histogram's buckets (`+Inf` is implied).
+const BATCH_BUCKETS: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
 
 /// A stage of the paid pipeline whose durations `/metrics` reports as a histogram
 /// (`nullgate_gateway_stage_seconds{stage=…}`), so an operator sees where time goes.
@@ -151,12 +157,24 @@ impl Metrics {
         self.clearances.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts one Groth16 verification run (each presented proof costs at most one).
-    pub fn proof_checked(&self) {
-        self.proofs_checked.fetch_add(1, Ordering::Relaxed);
+    /// Counts one Groth16 check of `proofs` proofs together (1: a proof alone).
+    pub fn batch_checked(&self, proofs: usize) {
+        let proofs = u64::try_from(proofs).unwrap_or(u64::MAX);
+        self.proofs_checked.fetch_add(proofs, Ordering::Relaxed);
+        let bucket = BATCH_BUCKETS
+            .iter()
+            .position(|&bound| proofs <= bound)
+            .unwrap_or(BATCH_BUCKETS.len());
+        self.batch_sizes[bucket].fetch_add(1, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Groth16 verifications run so far.
+    /// Groth16 checks run so far (a batch counts once).
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
+    /// Proofs in Groth16 checks so far.
     pub fn proofs_checked(&self) -> u64 {
         self.proofs_checked.load(Ordering::Relaxed)
     }
@@ -254,7 +272,7 @@ impl Metrics {
         );
         counter(
             "nullgate_gateway_proofs_verified_total",
-            "Groth16 request proofs verified (valid or not; at most one per presented proof).",
+            "Proofs in Groth16 checks (a proof in a batch counts once; a failing batch's proofs again, alone).",
             &self.proofs_checked,
             "counter",
         );
@@ -348,6 +366,23 @@ impl Metrics {
             &self.watcher_lag,
             "gauge",
         );
+        let name = "nullgate_gateway_verification_batch_size";
+        out.push_str(&format!(
+            "# HELP {name} Proofs per Groth16 check.\n# TYPE {name} histogram\n"
+        ));
+        let mut cumulative = 0;
+        for (i, bucket) in self.batch_sizes.iter().enumerate() {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let le = BATCH_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |bound| bound.to_string());
+            out.push_str(&format!("{name}_bucket{{le=\"{le}\"}} {cumulative}\n"));
+        }
+        out.push_str(&format!(
+            "{name}_sum {}\n{name}_count {}\n",
+            self.proofs_checked.load(Ordering::Relaxed),
+            self.batches.load(Ordering::Relaxed)
+        ));
         let name = "nullgate_gateway_stage_seconds";
         out.push_str(&format!(
             "# HELP {name} Time paid requests spend in each pipeline stage.\n# TYPE {name} histogram\n"

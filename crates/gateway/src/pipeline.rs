@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::{
     charge::Receipted,
+    fault::{self, FaultPoint},
     metrics::{Outcome, Stage},
     service::Shared,
     store::{Known, Reservation, Reserved, StoredResponse},
@@ -115,6 +116,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
             return refusal(&rejection, None);
         }
     };
+    fault::reached(FaultPoint::Parsed);
     // Step 2: look N up before any freshness check.
     let started = Instant::now();
     let known = shared.store.lookup(&presented.nullifier()).await;
@@ -124,21 +126,20 @@ async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
         Err(error) => return internal(error),
     };
     if let Some(known) = known {
-        return known_nullifier(&shared, &tree, presented, known, incoming).await;
+        return known_nullifier(&shared, &tree, presented, known).await;
     }
-    // Step 3: verify (CPU-bound, off the async threads, one slot per core).
+    fault::reached(FaultPoint::LookedUp);
+    // Step 3: verify (CPU-bound, batched with concurrent requests, off the async threads).
     let verified = {
-        let tree = tree.clone();
         let started = Instant::now();
         let verified = shared
-            .on_verify_slot(move |s| {
-                s.verifier
-                    .verify(&s.deployment, &s.keys, &s.prices, &tree, presented)
-            })
+            .verify_queue
+            .verify(&shared, presented, tree.clone())
             .await;
         match verified {
             Ok(Ok(verified)) => {
                 shared.metrics.observe(Stage::Verify, started.elapsed());
+                fault::reached(FaultPoint::Verified);
                 verified
             }
             Ok(Err(rejection)) => {
@@ -155,15 +156,16 @@ async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
     let reserved = shared.store.reserve(&verified, shared.limits.lease()).await;
     shared.metrics.observe(Stage::Reserve, started.elapsed());
     let reserved = match reserved {
-        Ok(Reservation::Reserved(reserved)) => reserved,
+        Ok(Reservation::Reserved(reserved)) => {
+            fault::reached(FaultPoint::Reserved);
+            reserved
+        }
         // A concurrent request reserved N between the look-up and here: step 2 again, so
         // a racing second request key is caught as the double spend it is.
         Ok(Reservation::Taken) => {
             let presented = verified.presented().clone();
             return match shared.store.lookup(&presented.nullifier()).await {
-                Ok(Some(known)) => {
-                    known_nullifier(&shared, &tree, presented, known, incoming).await
-                }
+                Ok(Some(known)) => known_nullifier(&shared, &tree, presented, known).await,
                 Ok(None) => refusal(&Rejection::InProgress, None),
                 Err(error) => internal(error),
             };
@@ -185,7 +187,6 @@ async fn known_nullifier(
     tree: &crate::watcher::TreeView,
     presented: Presented,
     known: Known,
-    incoming: Incoming,
 ) -> Response {
     let (share, digest) = match &known {
         Known::Blocked => {
@@ -245,14 +246,15 @@ async fn known_nullifier(
             if !same_payload || !lease_expired {
                 return refusal(&Rejection::InProgress, None);
             }
-            // The gateway that reserved it is gone: finish it as the retry it is.
+            // The gateway that reserved it is gone, perhaps after forwarding it: finish it
+            // as the retry it is, with a receipt, and never run it a second time.
             match shared
                 .store
                 .take_over(&presented.nullifier(), shared.limits.lease())
                 .await
             {
                 Ok(Some(reserved)) => {
-                    execute(shared.clone(), reserved, presented.price, incoming).await
+                    refuse_charged(shared, reserved, &Rejection::Interrupted).await
                 }
                 Ok(None) => refusal(&Rejection::InProgress, None),
                 Err(error) => internal(error),
@@ -295,6 +297,7 @@ async fn settle(
     let finished = shared.store.finish(&receipted, response).await;
     shared.metrics.observe(Stage::Settle, started.elapsed());
     finished?;
+    fault::reached(FaultPoint::Settled);
     shared.metrics.charged(receipted.receipt().charge);
     Ok(receipted)
 }
@@ -346,7 +349,10 @@ async fn execute(
         )
         .await;
     let mut answer = match answer {
-        Ok(answer) => answer,
+        Ok(answer) => {
+            fault::reached(FaultPoint::Forwarded);
+            answer
+        }
         Err(error) => {
             shared.metrics.upstream(true);
             tracing::warn!(%error, "upstream unreachable (charged the floor fee)");

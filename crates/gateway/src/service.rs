@@ -38,6 +38,7 @@ use nullgate_protocol::{
 use nullgate_zk::{field::fr_to_bytes, groth16::VerifierKey, schnorr::PublicKey};
 
 use crate::{
+    batching::VerifyQueue,
     charge::StateSigner,
     close,
     config::Limits,
@@ -102,6 +103,7 @@ pub(crate) struct Shared {
     pub(crate) signer: StateSigner,
     pub(crate) verifier: Verifier,
     pub(crate) verify_slots: Slots,
+    pub(crate) verify_queue: VerifyQueue,
     pub(crate) exit_verifier_key: VerifierKey,
     pub(crate) clearance_signer: Option<PrivateKeySigner>,
     pub(crate) store: Arc<dyn NullifierStore>,
@@ -115,7 +117,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Runs CPU-bound verification `work` on a blocking thread under a verification slot
-    /// (step 3 of requests and of mutual closes). `Err(RateLimited)` when every slot and the
+    /// (step 3 of mutual closes; requests go through [`VerifyQueue`]). `Err(RateLimited)` when every slot and the
     /// queue before them are taken (counted as shed), `Err(Internal)` if the work panicked.
     pub(crate) async fn on_verify_slot<T: Send + 'static>(
         self: &Arc<Self>,
@@ -229,14 +231,17 @@ impl Gateway {
             }),
         )
         .await?;
-        let shared = Arc::new(Shared {
+        let verify_slots = Slots::per_core();
+        let slots = verify_slots.permits();
+        let shared = Arc::new_cyclic(|shared| Shared {
             keys: vec![deployment.current_key],
             verifier: Verifier::new(
                 parts.verifier_key,
                 parts.limits.invalid_per_second,
                 metrics.clone(),
             ),
-            verify_slots: Slots::per_core(),
+            verify_slots,
+            verify_queue: VerifyQueue::start(shared.clone(), slots),
             exit_verifier_key: parts.exit_verifier_key,
             clearance_signer: parts.clearance_signer,
             deployment,

@@ -21,6 +21,7 @@ use nullgate_protocol::tree::LeafRecord;
 use nullgate_zk::{Fr, derive};
 
 use crate::{
+    fault::{self, FaultPoint},
     metrics::{Metrics, Outcome},
     slash::Slasher,
     store::{Known, NullifierStore, Share, StoreError},
@@ -151,6 +152,9 @@ async fn step(
     let sync = &mut state.sync;
     let before = sync.deposits().len();
     let (step, events) = sync.sync_with_events(vault).await?;
+    if !events.is_empty() {
+        fault::reached(FaultPoint::WatcherSynced);
+    }
     state.pending.extend(events);
     let finalized = vault.ledger().finalized().await?;
     let mut next = TreeView::clone(&view.read().unwrap_or_else(|e| e.into_inner()));
@@ -171,8 +175,10 @@ async fn step(
     // Exits first: the view is published (and service resumes) only once every exit read
     // so far is in the store, so no request at an exit's index slips through meanwhile.
     while let Some(event) = state.pending.front() {
-        if let Some(exits) = &state.exits {
-            record(exits, event, &next, metrics).await?;
+        if let Some(exits) = &state.exits
+            && record(exits, event, &next, metrics).await?
+        {
+            fault::reached(FaultPoint::WatcherRecorded);
         }
         state.pending.pop_front();
     }
@@ -182,17 +188,18 @@ async fn step(
     Ok(())
 }
 
-/// Records an exit's share; an understated exit (its `N_n` used by a request) is caught.
+/// Records an exit's share (`true`; `false` for another event); an understated exit (its
+/// `N_n` used by a request) is caught.
 async fn record(
     exits: &ExitIngest,
     event: &LoggedEvent,
     tree: &TreeView,
     metrics: &Arc<Metrics>,
-) -> Result<(), StepError> {
+) -> Result<bool, StepError> {
     let (nullifier, y) = match &event.event {
         VaultEvent::ExitInitiated(exit) => (&exit.nullifier, &exit.share),
         VaultEvent::NoteClosed(closed) => (&closed.nullifier, &closed.share),
-        _ => return Ok(()),
+        _ => return Ok(false),
     };
     let nullifier = fr_from_u256(nullifier, "exit nullifier")?;
     let share = Share {
@@ -210,5 +217,5 @@ async fn record(
         }
     }
     metrics.exit_recorded();
-    Ok(())
+    Ok(true)
 }

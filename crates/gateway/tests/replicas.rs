@@ -252,15 +252,23 @@ async fn a_lease_left_by_a_stopped_replica_is_finished_by_the_other_as_a_retry()
         assert_eq!(h.upstream.counters().chat_completions, 0);
     }
 
-    // Once the lease expired, the journal's re-send is finished there as a retry.
+    // Once the lease expired, the journal's re-send is finished there as a retry: the
+    // stopped replica had forwarded it, so it is not run a second time; the floor fee is
+    // charged and the wallet advances.
     tokio::time::sleep(LEASE.saturating_sub(reserved.elapsed()) + Duration::from_millis(300)).await;
     let finished = send(&live_url, auth.clone(), body.clone()).await;
-    assert_eq!(finished.status(), 200);
+    assert_eq!(finished.status(), 502);
     let receipt = receipt_of(&finished);
-    assert_eq!(h.upstream.counters().chat_completions, 1);
+    assert_eq!(receipt.charge, h.dev.price_list.floor_fee());
+    let problem: serde_json::Value = finished.json().await.unwrap();
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("interrupted"),
+        "{problem}"
+    );
+    assert_eq!(h.upstream.counters().chat_completions, 0);
     // And from then on it is a plain retry, on either replica's store.
     let again = send(&live_url, auth, body).await;
-    assert_eq!(again.status(), 200);
+    assert_eq!(again.status(), 502);
     assert_eq!(receipt_of(&again), receipt);
-    assert_eq!(h.upstream.counters().chat_completions, 1);
+    assert_eq!(h.upstream.counters().chat_completions, 0);
 }

@@ -105,6 +105,11 @@ pub enum Rejection {
     /// The upstream failed (§6.4): 502 with a receipt for the usage consumed.
     #[error("the upstream API failed; charged for what it consumed")]
     Upstream,
+    /// The gateway that reserved `N` stopped while the request was at the upstream
+    /// (§6.4): whether it ran there is unknown, so it is never run again; 502 with a
+    /// floor-fee receipt.
+    #[error("the gateway stopped while this request was at the upstream; it is not run again")]
+    Interrupted,
     /// The gateway is not serving (its chain watcher stopped, or it is starting): 503.
     #[error("the gateway is not serving now: {0}")]
     Unavailable(&'static str),
@@ -134,7 +139,7 @@ impl Rejection {
             Self::BodyTooLarge { .. } => 413,
             Self::RateLimited => 429,
             Self::Internal => 500,
-            Self::Upstream => 502,
+            Self::Upstream | Self::Interrupted => 502,
             Self::InProgress | Self::Unavailable(_) => 503,
         }
     }
@@ -163,6 +168,7 @@ impl Rejection {
             Self::StaleHour => "stale-hour",
             Self::Policy(_) => "policy",
             Self::Upstream => "upstream-failed",
+            Self::Interrupted => "interrupted",
             Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
         }
@@ -218,6 +224,9 @@ impl Rejection {
             }
             Self::Policy(_) => "apply the receipt; the request will not be served as sent",
             Self::Upstream => "apply the receipt; retry as a new request if you still need it",
+            Self::Interrupted => {
+                "apply the receipt; the request may or may not have run upstream: send it again as a new request only if running it twice is harmless"
+            }
         }
     }
 
@@ -252,6 +261,7 @@ impl Rejection {
                 | Self::StaleHour
                 | Self::Policy(_)
                 | Self::Upstream
+                | Self::Interrupted
         )
     }
 

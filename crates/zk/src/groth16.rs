@@ -369,8 +369,14 @@ impl VerifierKey {
         Err(bad)
     }
 
-    /// `Π e(r_i·A_i, B_i) · e(−Σr_i·IC_i, γ) · e(−Σr_i·C_i, δ) · e(−(Σr_i)·α, β) == 1`.
-    fn batch_holds(&self, batch: &[(&[Fr], &Proof)], rng: &mut (impl RngCore + CryptoRng)) -> bool {
+    /// Whether every proof of `batch` holds, in one check with one final exponentiation:
+    /// `Π e(r_i·A_i, B_i) · e(−Σr_i·IC_i, γ) · e(−Σr_i·C_i, δ) · e(−(Σr_i)·α, β) == 1`
+    /// with random 128-bit `r_i`. `false` says only that some proof fails, not which.
+    pub fn batch_holds(
+        &self,
+        batch: &[(&[Fr], &Proof)],
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> bool {
         let vk = &self.prepared.vk;
         if batch.is_empty() {
             return true;
