@@ -33,6 +33,6 @@ pub use events::{Deposit, LoggedEvent, VaultEvent};
 pub use ledger::{BlockInfo, BlockRef, Ledger, Receipt};
 pub use params::{KeyHashes, VaultParams};
 pub use rpc::{Finality, RpcLedger};
-pub use summary::VaultSummary;
+pub use summary::{LiveParameters, StateKeyRecord, VaultSummary};
 pub use sync::TreeSync;
 pub use vault::{ExitArgs, NoteRecord, NoteStatus, Vault};

@@ -143,3 +143,83 @@ impl VaultSummary {
         })
     }
 }
+
+/// A registered state key as the vault holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateKeyRecord {
+    /// Its number (from 1).
+    pub number: u32,
+    /// The key.
+    pub key: nullgate_zk::schnorr::PublicKey,
+    /// When it becomes current (Unix seconds), unless revoked.
+    pub activation: u64,
+    /// `Some(depositCount)` once revoked: exits under it stay valid only for notes with a
+    /// lower `note_id`; requests are refused.
+    pub revoked_at: Option<u32>,
+}
+
+/// The parameters of PROTOCOL §2 that change after deployment, as of one block: what a
+/// gateway serves under and re-reads whenever the vault announces a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveParameters {
+    /// Every registered state key, by number.
+    pub keys: Vec<StateKeyRecord>,
+    /// The current state key's number.
+    pub current_key: u32,
+    /// The price list hash in effect.
+    pub price_list_hash: B256,
+    /// A price list hash change announced and not yet in effect, and when it takes effect.
+    pub pending_price_list: Option<(B256, u64)>,
+    /// The OHTTP key configurations hash.
+    pub ohttp_keys_hash: B256,
+    /// The clearance signer.
+    pub clearance_signer: Address,
+}
+
+impl LiveParameters {
+    /// The earliest time after `now` at which these change without a transaction: a key's
+    /// activation or a pending price list taking effect.
+    pub fn next_change_after(&self, now: u64) -> Option<u64> {
+        self.keys
+            .iter()
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| k.activation)
+            .chain(self.pending_price_list.map(|(_, at)| at))
+            .filter(|&at| at > now)
+            .min()
+    }
+}
+
+impl Vault {
+    /// Reads the parameters that change after deployment, at `block`.
+    pub async fn live_parameters(&self, block: BlockRef) -> Result<LiveParameters, ChainError> {
+        let count = self.read(NoteVault::keyCountCall {}, block).await?;
+        let mut keys = Vec::with_capacity(count as usize);
+        for number in 1..=count {
+            let key = self.read(NoteVault::stateKeyCall { number }, block).await?;
+            let point = nullgate_zk::curve::Point::from_coordinates(
+                crate::vault::fr_from_u256(&key.x, "state key x")?,
+                crate::vault::fr_from_u256(&key.y, "state key y")?,
+                "state key",
+            )?;
+            keys.push(StateKeyRecord {
+                number,
+                key: nullgate_zk::schnorr::PublicKey(point),
+                activation: key.activation,
+                revoked_at: key.revoked.then_some(key.depositCountAtRevocation),
+            });
+        }
+        let pending = self
+            .read(NoteVault::pendingPriceListHashCall {}, block)
+            .await?;
+        Ok(LiveParameters {
+            keys,
+            current_key: self.read(NoteVault::currentKeyNumberCall {}, block).await?,
+            price_list_hash: self.read(NoteVault::priceListHashCall {}, block).await?,
+            pending_price_list: (pending.effectiveAt != 0)
+                .then_some((pending.value, pending.effectiveAt)),
+            ohttp_keys_hash: self.read(NoteVault::ohttpKeysHashCall {}, block).await?,
+            clearance_signer: self.read(NoteVault::clearanceSignerCall {}, block).await?,
+        })
+    }
+}

@@ -117,7 +117,6 @@ fn verify_batch(shared: &Shared, batch: Vec<Job>, _slot: OwnedSemaphorePermit) {
     }
     let results = shared.verifier.verify_many(
         &shared.deployment,
-        &shared.keys,
         &shared.prices,
         presented
             .into_iter()

@@ -26,7 +26,6 @@ use crate::{
     pipeline::refusal,
     service::Shared,
     store::{Known, Share},
-    verify::key_numbered,
 };
 
 /// `POST /nullgate/close`.
@@ -66,6 +65,14 @@ async fn clear(shared: &Arc<Shared>, request: Request<Body>) -> Result<Clearance
     if !tree.healthy {
         return Err(Rejection::Unavailable("the chain watcher is behind"));
     }
+    if tree
+        .params()
+        .is_some_and(|p| p.clearance_signer != signer.address())
+    {
+        return Err(Rejection::CannotClose(
+            "the vault's clearance signer is not this gateway's clearance key",
+        ));
+    }
     // Everything but the statement's own values comes from the gateway's view.
     let note_id = tree
         .note_of(&close.commitment)
@@ -78,7 +85,9 @@ async fn clear(shared: &Arc<Shared>, request: Request<Body>) -> Result<Clearance
         .ok_or(Rejection::CannotClose(
             "no deposited note has this commitment",
         ))?;
-    let key = key_numbered(&shared.keys, close.key_number)?;
+    let key = tree
+        .exit_key(close.key_number, note_id)
+        .ok_or(Rejection::UnknownKey(close.key_number))?;
     if close.payout > leaf.deposit {
         return Err(Rejection::CannotClose("the payout exceeds the deposit"));
     }

@@ -27,6 +27,7 @@ pub struct Metrics {
     verifications_shed: AtomicU64,
     watcher_alarm: AtomicU64,
     watcher_lag: AtomicU64,
+    parameters_mismatch: AtomicU64,
     stages: [Histogram; Stage::ALL.len()],
     /// Checks by how many proofs they held ([`BATCH_BUCKETS`], not cumulative).
     batch_sizes: [AtomicU64; BATCH_BUCKETS.len() + 1],
@@ -231,6 +232,13 @@ impl Metrics {
         self.watcher_lag.store(blocks, Ordering::Relaxed);
     }
 
+    /// Sets the parameter alarm: service stopped because the vault pins what this gateway
+    /// does not serve.
+    pub fn set_parameters_mismatch(&self, on: bool) {
+        self.parameters_mismatch
+            .store(u64::from(on), Ordering::Relaxed);
+    }
+
     /// Whether the watcher's alarm is raised.
     pub fn watcher_alarm(&self) -> bool {
         self.watcher_alarm.load(Ordering::Relaxed) != 0
@@ -358,6 +366,12 @@ impl Metrics {
             "nullgate_gateway_watcher_alarm",
             "1 while the chain watcher cannot process events (service stopped).",
             &self.watcher_alarm,
+            "gauge",
+        );
+        counter(
+            "nullgate_gateway_parameters_mismatch",
+            "1 while the vault pins a price list, OHTTP keys or state key this gateway does not serve (service stopped).",
+            &self.parameters_mismatch,
             "gauge",
         );
         counter(

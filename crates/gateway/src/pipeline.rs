@@ -98,6 +98,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Body>) -> Response {
     if !tree.healthy {
         return refusal(&Rejection::Unavailable("the chain watcher is behind"), None);
     }
+    if let Some(why) = tree.stopped {
+        return refusal(&Rejection::Unavailable(why), None);
+    }
     // Step 1: parse with hard limits.
     let presented = match Presented::parse(
         incoming

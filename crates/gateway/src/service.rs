@@ -35,7 +35,7 @@ use nullgate_protocol::{
         RECEIPT_PATH, StateKeyEntry, TREE_PATH, WELL_KNOWN_PATH, WellKnown, from_hex0x, hex0x,
     },
 };
-use nullgate_zk::{field::fr_to_bytes, groth16::VerifierKey, schnorr::PublicKey};
+use nullgate_zk::{field::fr_to_bytes, groth16::VerifierKey};
 
 use crate::{
     batching::VerifyQueue,
@@ -48,7 +48,7 @@ use crate::{
     store::{NullifierStore, ReceiptLookup},
     upstream::Upstream,
     verify::{Slots, Verifier},
-    watcher::{ExitIngest, TreeView, Watcher},
+    watcher::{ExitIngest, Serving, TreeView, Watcher},
 };
 
 /// What a gateway is built from (files and flags are the binary's business).
@@ -99,7 +99,6 @@ pub enum GatewayError {
 pub(crate) struct Shared {
     pub(crate) deployment: Deployment,
     pub(crate) prices: PriceList,
-    pub(crate) keys: Vec<(u32, PublicKey)>,
     pub(crate) signer: StateSigner,
     pub(crate) verifier: Verifier,
     pub(crate) verify_slots: Slots,
@@ -229,12 +228,16 @@ impl Gateway {
                 store: parts.store.clone(),
                 slasher: slasher.clone(),
             }),
+            Some(Serving {
+                signer: parts.signer.number,
+                price_list_hash: parts.price_list.hash(),
+                ohttp_keys_hash: ohttp_hash,
+            }),
         )
         .await?;
         let verify_slots = Slots::per_core();
         let slots = verify_slots.permits();
         let shared = Arc::new_cyclic(|shared| Shared {
-            keys: vec![deployment.current_key],
             verifier: Verifier::new(
                 parts.verifier_key,
                 parts.limits.invalid_per_second,
@@ -316,6 +319,7 @@ impl Gateway {
 
 async fn well_known(State(shared): State<Arc<Shared>>) -> Response {
     let d = &shared.deployment;
+    let view = shared.tree_view();
     let doc = WellKnown {
         version: 1,
         chain_id: d.chain_id,
@@ -325,9 +329,9 @@ async fn well_known(State(shared): State<Arc<Shared>>) -> Response {
         dev_keys: d.dev_keys,
         cost_classes: d.cost_classes.clone(),
         floor_fee: d.floor_fee,
-        current_key: d.current_key.0,
-        state_keys: shared
-            .keys
+        current_key: view.params().map_or(d.current_key.0, |p| p.current_key),
+        state_keys: view
+            .request_keys()
             .iter()
             .map(|(number, key)| StateKeyEntry {
                 number: *number,

@@ -218,18 +218,18 @@ impl Verifier {
     pub fn verify(
         &self,
         deployment: &Deployment,
-        keys: &[(u32, PublicKey)],
         prices: &PriceList,
         tree: &TreeView,
         presented: Presented,
     ) -> Result<Verified, Rejection> {
-        self.verify_many(deployment, keys, prices, vec![(presented, tree)])
+        self.verify_many(deployment, prices, vec![(presented, tree)])
             .pop()
             .unwrap_or(Err(Rejection::Internal))
     }
 
     /// Step 3 for concurrent credentials, a result for each in order: the state key by
-    /// number (registered, accepted for requests), `C_c` by class index, the root one the
+    /// number (registered, not revoked, as of the credential's tree view), `C_c` by class
+    /// index, the root one the
     /// gateway computed, the Ed25519 signature, then the proofs — together in one batch
     /// check. A failing batch is checked again proof by proof, and for a second after any
     /// failing proof every proof is checked alone, so that an invalid proof costs at most
@@ -238,7 +238,6 @@ impl Verifier {
     pub fn verify_many(
         &self,
         deployment: &Deployment,
-        keys: &[(u32, PublicKey)],
         prices: &PriceList,
         credentials: Vec<(Presented, &TreeView)>,
     ) -> Vec<Result<Verified, Rejection>> {
@@ -248,7 +247,7 @@ impl Verifier {
             let checked = if self.over_limit() {
                 Err(Rejection::RateLimited)
             } else {
-                self.statement(deployment, keys, prices, tree, presented)
+                self.statement(deployment, prices, tree, presented)
             };
             match checked {
                 Ok(statement) => {
@@ -322,13 +321,12 @@ impl Verifier {
     fn statement(
         &self,
         deployment: &Deployment,
-        keys: &[(u32, PublicKey)],
         prices: &PriceList,
         tree: &TreeView,
         presented: Presented,
     ) -> Result<Statement, Rejection> {
         let body = &presented.credential.body;
-        let key = key_numbered(keys, body.key_number)?;
+        let key = key_numbered(tree.request_keys(), body.key_number)?;
         let class_cost = prices
             .class(body.class_index)
             .ok_or(Rejection::UnknownClass(body.class_index))?;
@@ -359,10 +357,7 @@ impl Verifier {
 }
 
 /// The state key numbered `number` among the keys accepted for requests.
-pub(crate) fn key_numbered(
-    keys: &[(u32, PublicKey)],
-    number: u32,
-) -> Result<&PublicKey, Rejection> {
+fn key_numbered(keys: &[(u32, PublicKey)], number: u32) -> Result<&PublicKey, Rejection> {
     keys.iter()
         .find(|(n, _)| *n == number)
         .map(|(_, key)| key)

@@ -4,11 +4,20 @@
 //! store, and an exit whose `N_n` a request already used (an understated exit) recovers
 //! `k` and slashes the note.
 //!
-//! An error while syncing or recording stops service (the gateway answers 503) and raises an
-//! alarm (`nullgate_gateway_watcher_alarm 1` and a log line); the next tick retries from the
-//! same block, and events read but not yet recorded stay queued, so no event is ever
-//! skipped. Key and parameter changes are not followed yet. On a restart the watcher reads
-//! the vault's events from its deployment block again (recording an exit twice is a no-op).
+//! Key and parameter changes: when a `KeyRegistered`, `KeyRevoked` or `ParameterChanged`
+//! event is finalised, or a key activation or price list change it announced comes due,
+//! the watcher reads the vault's [`LiveParameters`] at the finalised block. Requests then
+//! verify under the registered keys not revoked; closes under the keys valid for the note.
+//! Service stops (503, `nullgate_gateway_parameters_mismatch 1`, a log line) while the
+//! vault pins what this gateway does not serve: another price list or OHTTP keys, its state
+//! key revoked, or another key current for over an hour (clients accept either key within
+//! an hour of an activation).
+//!
+//! An error while syncing or recording, or an event it does not know, stops service (the
+//! gateway answers 503) and raises an alarm (`nullgate_gateway_watcher_alarm 1` and a log
+//! line); the next tick retries from the same block, and events read but not yet recorded
+//! stay queued, so no event is ever skipped. On a restart the watcher reads the vault's
+//! events from its deployment block again (recording an exit twice is a no-op).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -16,9 +25,11 @@ use std::{
     time::Duration,
 };
 
-use nullgate_chain::{LoggedEvent, TreeSync, Vault, VaultEvent, vault::fr_from_u256};
+use nullgate_chain::{
+    BlockRef, LiveParameters, LoggedEvent, TreeSync, Vault, VaultEvent, vault::fr_from_u256,
+};
 use nullgate_protocol::tree::LeafRecord;
-use nullgate_zk::{Fr, derive};
+use nullgate_zk::{Fr, derive, schnorr::PublicKey};
 
 use crate::{
     fault::{self, FaultPoint},
@@ -39,6 +50,12 @@ pub struct TreeView {
     pub finalized_hour: u32,
     /// Whether the last sync succeeded.
     pub healthy: bool,
+    /// Why the vault's parameters stop service now, if they do.
+    pub stopped: Option<&'static str>,
+    params: Option<Arc<LiveParameters>>,
+    request_keys: Arc<Vec<(u32, PublicKey)>>,
+    /// When the parameters change next without an event (a key activation, a price list).
+    next_change: Option<u64>,
 }
 
 impl TreeView {
@@ -55,6 +72,72 @@ impl TreeView {
     /// The `note_id` of a deposited commitment.
     pub fn note_of(&self, commitment: &Fr) -> Option<u32> {
         self.by_commitment.get(commitment).copied()
+    }
+
+    /// The state keys a request's state may be signed under: registered, not revoked.
+    pub fn request_keys(&self) -> &[(u32, PublicKey)] {
+        &self.request_keys
+    }
+
+    /// State key `number` if a close of note `note_id` may name it: registered, and if
+    /// revoked, only for notes deposited before the revocation.
+    pub fn exit_key(&self, number: u32, note_id: u32) -> Option<&PublicKey> {
+        self.params
+            .as_ref()?
+            .keys
+            .iter()
+            .find(|k| k.number == number && k.revoked_at.is_none_or(|count| note_id < count))
+            .map(|k| &k.key)
+    }
+
+    /// The vault's changeable parameters as of [`TreeView::finalized_block`].
+    pub fn params(&self) -> Option<&LiveParameters> {
+        self.params.as_deref()
+    }
+}
+
+/// How long after another key's activation a gateway may still sign with its own: clients
+/// accept either key within an hour of an activation (PROTOCOL §6, end).
+const ROTATION_GRACE_SECONDS: u64 = 3_600;
+
+/// What this gateway serves, compared with the vault's live parameters.
+#[derive(Clone, Debug)]
+pub struct Serving {
+    /// The number of the state key it signs with.
+    pub signer: u32,
+    /// SHA-256 of the price list it serves.
+    pub price_list_hash: [u8; 32],
+    /// SHA-256 of the OHTTP key configurations it serves.
+    pub ohttp_keys_hash: [u8; 32],
+}
+
+impl Serving {
+    /// Why this gateway must not serve under `params` at `now` (Unix seconds), if it must not.
+    pub fn mismatch(&self, params: &LiveParameters, now: u64) -> Option<&'static str> {
+        match params.keys.iter().find(|k| k.number == self.signer) {
+            None => return Some("the vault has no state key with this gateway's number"),
+            Some(key) if key.revoked_at.is_some() => {
+                return Some("the vault revoked this gateway's state key; configure its successor");
+            }
+            Some(_) => {}
+        }
+        if params.current_key != self.signer {
+            let activation = params
+                .keys
+                .iter()
+                .find(|k| k.number == params.current_key)
+                .map_or(0, |k| k.activation);
+            if now >= activation.saturating_add(ROTATION_GRACE_SECONDS) {
+                return Some("the vault's current state key is not this gateway's; configure it");
+            }
+        }
+        if params.price_list_hash.0 != self.price_list_hash {
+            return Some("the vault pins a price list this gateway does not serve");
+        }
+        if params.ohttp_keys_hash.0 != self.ohttp_keys_hash {
+            return Some("the vault pins OHTTP keys this gateway does not serve");
+        }
+        None
     }
 }
 
@@ -79,6 +162,8 @@ enum StepError {
     Chain(#[from] nullgate_chain::ChainError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("an event the gateway cannot process: {0}")]
+    Unknown(String),
 }
 
 impl Watcher {
@@ -89,18 +174,21 @@ impl Watcher {
     }
 
     /// Syncs once (so the gateway starts with a tree), then keeps syncing every `poll`,
-    /// recording exits through `exits` when given.
+    /// recording exits through `exits` when given and stopping service while the vault's
+    /// parameters differ from what `serving` says the gateway serves.
     pub async fn start(
         vault: Arc<Vault>,
         from_block: u64,
         poll: Duration,
         metrics: Arc<Metrics>,
         exits: Option<ExitIngest>,
+        serving: Option<Serving>,
     ) -> Result<Self, nullgate_chain::ChainError> {
         let mut state = State {
             sync: TreeSync::new(from_block),
             pending: VecDeque::new(),
             exits,
+            serving,
         };
         let view = Arc::new(RwLock::new(Arc::new(TreeView::default())));
         match step(&vault, &mut state, &view, &metrics).await {
@@ -110,6 +198,9 @@ impl Watcher {
                 return Err(nullgate_chain::ChainError::Rpc(format!(
                     "recording the vault's exits: {error}"
                 )));
+            }
+            Err(error @ StepError::Unknown(_)) => {
+                return Err(nullgate_chain::ChainError::Rpc(error.to_string()));
             }
         }
         let watcher = Self { view: view.clone() };
@@ -141,6 +232,37 @@ struct State {
     /// Events read but not yet recorded (a failed recording is retried, never skipped).
     pending: VecDeque<LoggedEvent>,
     exits: Option<ExitIngest>,
+    serving: Option<Serving>,
+}
+
+/// The `ParameterChanged` names the vault emits.
+const PARAMETERS: [&str; 6] = [
+    "currentKey",
+    "priceListHash",
+    "ohttpKeysHash",
+    "treasury",
+    "clearanceSigner",
+    "depositsPaused",
+];
+
+/// Whether `event` announces a key or parameter change (an unknown parameter is an error).
+fn announces_change(event: &VaultEvent) -> Result<bool, StepError> {
+    Ok(match event {
+        VaultEvent::KeyRegistered(_) | VaultEvent::KeyRevoked(_) => true,
+        VaultEvent::ParameterChanged(change) => {
+            let name = change.name.0;
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            let name = std::str::from_utf8(&name[..end]).unwrap_or_default();
+            if !PARAMETERS.contains(&name) {
+                return Err(StepError::Unknown(format!(
+                    "ParameterChanged of {:?}",
+                    change.name
+                )));
+            }
+            true
+        }
+        _ => false,
+    })
 }
 
 async fn step(
@@ -154,6 +276,10 @@ async fn step(
     let (step, events) = sync.sync_with_events(vault).await?;
     if !events.is_empty() {
         fault::reached(FaultPoint::WatcherSynced);
+    }
+    let mut announced = false;
+    for event in &events {
+        announced |= announces_change(&event.event)?;
     }
     state.pending.extend(events);
     let finalized = vault.ledger().finalized().await?;
@@ -171,6 +297,34 @@ async fn step(
     // Roots of earlier blocks stay valid membership (PROTOCOL §6 step 3).
     next.finalized_block = finalized.number.max(step.finalized);
     next.finalized_hour = u32::try_from(finalized.timestamp / 3600).unwrap_or(u32::MAX);
+    let due = next.next_change.is_some_and(|at| finalized.timestamp >= at);
+    if next.params.is_none() || announced || due {
+        let params = vault
+            .live_parameters(BlockRef::Number(next.finalized_block))
+            .await?;
+        next.request_keys = Arc::new(
+            params
+                .keys
+                .iter()
+                .filter(|k| k.revoked_at.is_none())
+                .map(|k| (k.number, k.key))
+                .collect(),
+        );
+        next.next_change = params.next_change_after(finalized.timestamp);
+        next.params = Some(Arc::new(params));
+    }
+    let stopped = match (&state.serving, &next.params) {
+        (Some(serving), Some(params)) => serving.mismatch(params, finalized.timestamp),
+        _ => None,
+    };
+    if stopped != next.stopped {
+        match stopped {
+            Some(why) => tracing::error!(reason = why, "service stopped by the vault's parameters"),
+            None => tracing::info!("the vault's parameters match again: serving"),
+        }
+    }
+    metrics.set_parameters_mismatch(stopped.is_some());
+    next.stopped = stopped;
     next.healthy = true;
     // Exits first: the view is published (and service resumes) only once every exit read
     // so far is in the store, so no request at an exit's index slips through meanwhile.

@@ -61,6 +61,7 @@ async fn proofs_are_checked_together_and_a_failing_batch_proof_by_proof() {
         std::time::Duration::from_secs(3600),
         Arc::new(Metrics::default()),
         None,
+        None,
     )
     .await
     .unwrap();
@@ -68,11 +69,9 @@ async fn proofs_are_checked_together_and_a_failing_batch_proof_by_proof() {
     let deployment = h.gateway.deployment().clone();
     let metrics = Arc::new(Metrics::default());
     let verifier = Verifier::new(h.dev.request_key.verifier_key(), 1_000, metrics.clone());
-    let keys = [deployment.current_key];
     let run = |credentials: Vec<Presented>| {
         verifier.verify_many(
             &deployment,
-            &keys,
             &h.dev.price_list,
             credentials
                 .into_iter()

@@ -146,3 +146,26 @@ async fn an_understated_exit_is_slashed_and_a_broken_one_gets_nothing() {
     // The honest statement still clears.
     assert_eq!(ask(&h, &close_request(&public, &proof)).await.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_clearance_once_the_vault_names_another_clearance_signer() {
+    let h = Harness::start(1).await;
+    let (public, proof) = h.genesis_exit(0, 0, 2_500);
+    h.dev
+        .vault
+        .set_clearance_signer(h.dev.operator, Address::repeat_byte(0x77))
+        .await
+        .unwrap();
+    // The watcher reads the change within a poll or two; a clearance signed before it
+    // would be refused on chain all the same.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let answer = ask(&h, &close_request(&public, &proof)).await;
+        if answer.status() != 200 {
+            assert_eq!(problem(answer).await, (409, "cannot-close".to_owned()));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still cleared");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -488,6 +488,7 @@ async fn make_verified_credentials() -> VerifiedCredentials {
         std::time::Duration::from_secs(3600),
         Arc::new(Metrics::default()),
         None,
+        None,
     )
     .await
     .unwrap();
@@ -515,13 +516,7 @@ async fn make_verified_credentials() -> VerifiedCredentials {
             )
             .unwrap();
             verifier
-                .verify(
-                    &deployment,
-                    &[deployment.current_key],
-                    &h.dev.price_list,
-                    &view,
-                    presented,
-                )
+                .verify(&deployment, &h.dev.price_list, &view, presented)
                 .expect("an honest credential verifies")
         })
         .collect();
