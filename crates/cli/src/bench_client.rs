@@ -61,7 +61,7 @@ use serde::Serialize;
 use crate::{
     bench_zk::new_bar,
     stack::{self, Stack, StackOptions},
-    stats::percentile_ms,
+    stats::{StageSnapshot, percentile_ms},
 };
 
 /// Options of `nullgate bench client`.
@@ -475,8 +475,8 @@ async fn rounds(
         pregenerated_share: 0.0,
         gateway_stages_ms: Vec::new(),
     };
-    let stage_totals = || Stage::ALL.map(|stage| stack.gateway.metrics().stage_total(stage));
-    let mut stages_before = stage_totals();
+    let stages = || StageSnapshot::take(&stack.gateway.metrics());
+    let mut stages_before = stages();
     let mut times = CriticalTimes::default();
     let mut before = stack.client.stats();
     let mut upstream_before = stack.gateway.metrics().upstream_calls();
@@ -484,7 +484,7 @@ async fn rounds(
         if i == args.warmup {
             before = stack.client.stats();
             upstream_before = stack.gateway.metrics().upstream_calls();
-            stages_before = stage_totals();
+            stages_before = stages();
         }
         wait().await;
         let [sign, journal, seal, total] = tokio::task::block_in_place(|| critical.iterate())?;
@@ -528,11 +528,7 @@ async fn rounds(
     result.proof_ms = after.proof_ms.since(&before.proof_ms);
     result.exchange_us = after.exchange_us.since(&before.exchange_us);
     result.receipt_check_us = after.receipt_check_us.since(&before.receipt_check_us);
-    result.gateway_stages_ms = Stage::ALL
-        .iter()
-        .zip(stage_totals().iter().zip(&stages_before))
-        .map(|(stage, (now, before))| (stage.label(), now.mean_since(before).as_secs_f64() * 1e3))
-        .collect();
+    result.gateway_stages_ms = stages().means_ms_since(&stages_before);
     Ok((times, result))
 }
 

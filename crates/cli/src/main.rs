@@ -4,6 +4,7 @@
 //! and hands everything else to the library crates (see `docs/architecture.md`).
 
 mod bench_client;
+mod bench_gateway;
 mod bench_net;
 mod bench_zk;
 mod demo;
@@ -69,6 +70,10 @@ enum BenchCommand {
     /// The client: its critical path with a pre-generated credential (sign, fsynced journal
     /// write, seal), and a paid call's added latency over calling the upstream directly.
     Client(bench_client::Args),
+    /// The gateway: paid requests/s with every request a distinct real credential, against
+    /// a fixed-price local upstream, on SQLite and PostgreSQL, and the added latency at half
+    /// that load (credentials proven once and cached).
+    Gateway(bench_gateway::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,6 +95,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Zk(args)) => bench_zk::run(args),
         Command::Bench(BenchCommand::Net(args)) => bench_net::run(args),
         Command::Bench(BenchCommand::Client(args)) => bench_client::run(args),
+        Command::Bench(BenchCommand::Gateway(args)) => bench_gateway::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Gateway(args) => gateway::run(args),

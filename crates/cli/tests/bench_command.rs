@@ -1,6 +1,7 @@
 //! `nullgate bench net --json` with small counts: every figure TARGETS.md and issue 4 name is
 //! in the report, measured (finite and positive), beside its same-run reference. And
-//! `nullgate bench client --json` likewise on the local stack.
+//! `nullgate bench client --json` likewise on the local stack, and `nullgate bench gateway`
+//! on a small cached pool.
 
 mod common;
 use common::{json_of, nullgate};
@@ -85,4 +86,59 @@ fn bench_client_reports_every_figure() {
             "{part} > total in {report}"
         );
     }
+}
+
+#[test]
+fn bench_gateway_measures_a_cached_pool_of_real_credentials() {
+    let pools = tempfile::tempdir().unwrap();
+    let run = || {
+        json_of(nullgate().args([
+            "bench",
+            "gateway",
+            "--json",
+            "--pool",
+            "8",
+            "--store",
+            "sqlite",
+            "--pool-dir",
+            pools.path().to_str().unwrap(),
+        ]))
+    };
+    let first = run();
+    assert_eq!(first["pool"]["size"], 8);
+    assert_eq!(first["pool"]["proved_this_run"], 8);
+    let store = &first["stores"][0];
+    assert_eq!(store["store"], "sqlite");
+    for (phase, key) in [
+        ("peak", "paid_per_s"),
+        ("peak", "latency_ms_p99"),
+        ("half_load", "paid_ms_p99"),
+        ("half_load", "direct_ms_p99"),
+    ] {
+        let value = store[phase][key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{phase}.{key} missing from {first}"));
+        assert!(value.is_finite() && value > 0.0, "{phase}.{key} = {value}");
+    }
+    assert!(
+        store["half_load"]["added_ms_p99"]
+            .as_f64()
+            .unwrap()
+            .is_finite()
+    );
+    assert_eq!(store["peak"]["failures"], serde_json::json!({}));
+    assert!(
+        store["stages_half_load"]["mean_ms"]["verify"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // The second run proves nothing: the pool is read back and checked against the chain.
+    let second = run();
+    assert_eq!(second["pool"]["reused"], true, "{second}");
+    assert!(second["pool"]["prove_seconds"].is_null(), "{second}");
+    assert_eq!(
+        second["stores"][0]["peak"]["failures"],
+        serde_json::json!({})
+    );
 }
