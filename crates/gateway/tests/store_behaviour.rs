@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use common::{VerifiedCredentials, postgres::Schema, verified_credentials};
+use common::{VERIFIED_COUNT, VerifiedCredentials, postgres::Schema, verified_credentials};
 use nullgate_gateway::{
     charge::{Receipted, StateSigner},
     dev::dev_state_key,
@@ -487,6 +487,38 @@ async fn fifty_concurrent_reserves_one_wins<B: Backend>() {
     assert_eq!(b.counts().await, (0, 1));
 }
 
+/// Reservations of distinct `N` at once (SQLite writes them in one group commit), each
+/// raced by copies of itself: every `N` is reserved exactly once, and all of them are.
+async fn concurrent_reserves_of_distinct_n_each_win_once<B: Backend>() {
+    let b = B::fresh().await;
+    let store = b.store();
+    let copies = 4;
+    let barrier = Arc::new(tokio::sync::Barrier::new(VERIFIED_COUNT * copies));
+    let tasks: Vec<_> = (0..VERIFIED_COUNT * copies)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            let v = credential(i % VERIFIED_COUNT);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                (i % VERIFIED_COUNT, store.reserve(v, LEASE).await)
+            })
+        })
+        .collect();
+    let mut reserved = [0; VERIFIED_COUNT];
+    for task in tasks {
+        match task.await.unwrap() {
+            (i, Ok(Reservation::Reserved(r))) => {
+                assert_eq!(r.nullifier(), nullifier(credential(i)));
+                reserved[i] += 1;
+            }
+            (_, Ok(Reservation::Taken)) => {}
+            (_, Err(error)) => panic!("a reservation failed: {error}"),
+        }
+    }
+    assert_eq!(reserved, [1; VERIFIED_COUNT]);
+    assert_eq!(b.counts().await, (0, VERIFIED_COUNT as u64));
+}
+
 /// `prune` drops the partitions older than the retry window, and with them the payload
 /// digest and the response; the receipt stays. Partitions inside the window stay.
 async fn prune_drops_partitions_past_retention<B: Backend>() {
@@ -688,6 +720,7 @@ on_both_stores!(
     exit_shares_take_their_index_once,
     evidence_is_kept_once,
     fifty_concurrent_reserves_one_wins,
+    concurrent_reserves_of_distinct_n_each_win_once,
     prune_drops_partitions_past_retention,
     schema_holds_only_the_allowed_columns,
     a_newer_schema_version_is_refused,

@@ -14,7 +14,9 @@
 //! - `evidence (commitment, secret)`: the recovered secret of a note caught double spending.
 //!
 //! Durability: every write but one commits with `synchronous=FULL`, on disk before the
-//! store returns. The final record (receipt and retry body) commits with `synchronous=NORMAL`,
+//! store returns. Concurrent reservations share one commit (group commit): whichever gets
+//! the connection first writes every reservation waiting then, in one transaction and one
+//! fsync, and each caller is answered once it is on disk. The final record (receipt and retry body) commits with `synchronous=NORMAL`,
 //! so answering does not wait for a second fsync: in WAL mode it survives a crash of the
 //! process at once, and reaches the disk with the next fsynced commit or the flusher's
 //! `sync_data` of the WAL at most [`FLUSH_INTERVAL`] later. A power loss inside that window
@@ -54,6 +56,9 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Mutex<Inner>>,
+    /// Reservations waiting for the next group commit (one per request in step 4, so
+    /// bounded by the requests in flight).
+    waiting: Arc<Mutex<Vec<WaitingReservation>>>,
     /// Set by a final record not yet fsynced; the flusher clears it.
     unsynced: Arc<AtomicBool>,
     retention_hours: u32,
@@ -63,6 +68,14 @@ struct Inner {
     connection: Connection,
     /// Existing partitions, newest first.
     partitions: Vec<u32>,
+}
+
+/// A reservation to write, and where its outcome goes once committed.
+struct WaitingReservation {
+    reserved: Reserved,
+    digest: [u8; 32],
+    until: i64,
+    outcome: tokio::sync::oneshot::Sender<Result<Reservation, StoreError>>,
 }
 
 fn db(error: rusqlite::Error) -> StoreError {
@@ -142,6 +155,7 @@ impl SqliteStore {
                 connection,
                 partitions,
             })),
+            waiting: Arc::default(),
             unsynced: Arc::default(),
             retention_hours,
         })
@@ -265,6 +279,81 @@ impl Inner {
         self.partitions.push(hour);
         self.partitions.sort_unstable_by(|a, b| b.cmp(a));
         self.prune(hour, retention)
+    }
+
+    /// The reservations of `batch` in one transaction: whether each was fresh.
+    fn write_reservations(
+        &mut self,
+        batch: &[WaitingReservation],
+        retention: u32,
+    ) -> Result<Vec<bool>, StoreError> {
+        for waiting in batch {
+            self.ensure_partition(waiting.reserved.partition, retention)?;
+        }
+        let transaction = self.connection.transaction().map_err(db)?;
+        let mut inserted = Vec::with_capacity(batch.len());
+        for waiting in batch {
+            let reserved = &waiting.reserved;
+            let n = fr_to_bytes(&reserved.nullifier);
+            let fresh = transaction
+                .execute(
+                    "INSERT INTO nullifiers (n, x, y, lease_until, receipt) VALUES (?1, ?2, ?3, ?4, NULL)
+                     ON CONFLICT (n) DO NOTHING",
+                    params![
+                        n.as_slice(),
+                        fr_to_bytes(&reserved.share.x).as_slice(),
+                        fr_to_bytes(&reserved.share.y).as_slice(),
+                        waiting.until
+                    ],
+                )
+                .map_err(db)?
+                > 0;
+            if fresh {
+                transaction
+                    .execute(
+                        &format!(
+                            "INSERT OR REPLACE INTO {} (n, payload_digest, a_pub, class_cost) VALUES (?1, ?2, ?3, ?4)",
+                            partition_name(reserved.partition)
+                        ),
+                        params![
+                            n.as_slice(),
+                            waiting.digest.as_slice(),
+                            reserved.published_state.to_bytes().as_slice(),
+                            reserved.class_cost as i64
+                        ],
+                    )
+                    .map_err(db)?;
+            }
+            inserted.push(fresh);
+        }
+        transaction.commit().map_err(db)?;
+        Ok(inserted)
+    }
+
+    /// Writes `batch` in one transaction (one fsync) and answers each: `Taken` where `N` is
+    /// already there (also by an earlier one of the batch). A failure fails them all.
+    fn reserve_all(&mut self, batch: Vec<WaitingReservation>, retention: u32) {
+        let written = self.write_reservations(&batch, retention);
+        match written {
+            Ok(inserted) => {
+                for (waiting, fresh) in batch.into_iter().zip(inserted) {
+                    let outcome = if fresh {
+                        Reservation::Reserved(waiting.reserved)
+                    } else {
+                        Reservation::Taken
+                    };
+                    let _ = waiting.outcome.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for waiting in batch {
+                    let _ = waiting
+                        .outcome
+                        .send(Err(StoreError::Database(message.clone())));
+                }
+            }
+        }
     }
 
     fn prune(&mut self, hour: u32, retention: u32) -> Result<(), StoreError> {
@@ -436,47 +525,31 @@ impl NullifierStore for SqliteStore {
         verified: &Verified,
         lease: Duration,
     ) -> Result<Reservation, StoreError> {
-        let presented = verified.presented();
-        let reserved = Reserved::for_verified(verified);
-        let digest = presented.payload_digest;
+        let (outcome, answer) = tokio::sync::oneshot::channel();
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(WaitingReservation {
+                reserved: Reserved::for_verified(verified),
+                digest: verified.presented().payload_digest,
+                until: now_seconds().saturating_add(lease.as_secs()) as i64,
+                outcome,
+            });
         let retention = self.retention_hours;
-        let until = now_seconds().saturating_add(lease.as_secs()) as i64;
+        let waiting = self.waiting.clone();
+        // Whoever holds the connection first writes every reservation waiting then; this
+        // one may already have been written by the time the connection is ours.
         self.with(move |inner| {
-            inner.ensure_partition(reserved.partition, retention)?;
-            let transaction = inner.connection.transaction().map_err(db)?;
-            let inserted = transaction
-                .execute(
-                    "INSERT INTO nullifiers (n, x, y, lease_until, receipt) VALUES (?1, ?2, ?3, ?4, NULL)
-                     ON CONFLICT (n) DO NOTHING",
-                    params![
-                        fr_to_bytes(&reserved.nullifier).as_slice(),
-                        fr_to_bytes(&reserved.share.x).as_slice(),
-                        fr_to_bytes(&reserved.share.y).as_slice(),
-                        until
-                    ],
-                )
-                .map_err(db)?;
-            if inserted == 0 {
-                return Ok(Reservation::Taken);
+            let batch = std::mem::take(&mut *waiting.lock().unwrap_or_else(|e| e.into_inner()));
+            if !batch.is_empty() {
+                inner.reserve_all(batch, retention);
             }
-            transaction
-                .execute(
-                    &format!(
-                        "INSERT OR REPLACE INTO {} (n, payload_digest, a_pub, class_cost) VALUES (?1, ?2, ?3, ?4)",
-                        partition_name(reserved.partition)
-                    ),
-                    params![
-                        fr_to_bytes(&reserved.nullifier).as_slice(),
-                        digest.as_slice(),
-                        reserved.published_state.to_bytes().as_slice(),
-                        reserved.class_cost as i64
-                    ],
-                )
-                .map_err(db)?;
-            transaction.commit().map_err(db)?;
-            Ok(Reservation::Reserved(reserved))
+            Ok(())
         })
-        .await
+        .await?;
+        answer
+            .await
+            .map_err(|_| StoreError::Database("a reservation was not answered".into()))?
     }
 
     async fn take_over(
