@@ -10,7 +10,6 @@ use common::{CHAT, Harness, chat, metric, sign_with};
 use nullgate_gateway::{
     metrics::Metrics,
     verify::{Presented, Verifier},
-    watcher::Watcher,
 };
 use nullgate_protocol::rejection::Rejection;
 use nullgate_zk::{Fr, derive};
@@ -55,17 +54,7 @@ async fn proofs_are_checked_together_and_a_failing_batch_proof_by_proof() {
             &body,
         )
     };
-    let watcher = Watcher::start(
-        h.dev.vault.clone(),
-        0,
-        std::time::Duration::from_secs(3600),
-        Arc::new(Metrics::default()),
-        None,
-        None,
-    )
-    .await
-    .unwrap();
-    let view = watcher.view().read().unwrap().clone();
+    let view = h.tree_view().await;
     let deployment = h.gateway.deployment().clone();
     let metrics = Arc::new(Metrics::default());
     let verifier = Verifier::new(h.dev.request_key.verifier_key(), 1_000, metrics.clone());

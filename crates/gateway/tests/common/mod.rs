@@ -17,7 +17,7 @@ use nullgate_gateway::{
     store::{NullifierStore, sqlite::SqliteStore},
     upstream::Upstream,
     verify::{Presented, Verified, Verifier},
-    watcher::Watcher,
+    watcher::{TreeView, Watcher},
 };
 use nullgate_protocol::{
     credential::{Credential, ProofContext, UnsignedCredential},
@@ -185,6 +185,21 @@ impl Harness {
             status = self.status_of(i).await;
         }
         status
+    }
+
+    /// This deployment as a gateway's chain watcher sees it now (from a watcher of its own).
+    pub async fn tree_view(&self) -> Arc<TreeView> {
+        let watcher = Watcher::start(
+            self.dev.vault.clone(),
+            0,
+            std::time::Duration::from_secs(3600),
+            Arc::new(Metrics::default()),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+        watcher.view().read().unwrap().clone()
     }
 
     pub async fn hour(&self) -> u32 {
@@ -482,17 +497,7 @@ pub fn verified_credentials() -> &'static VerifiedCredentials {
 async fn make_verified_credentials() -> VerifiedCredentials {
     let h = Harness::start(VERIFIED_COUNT).await;
     let deployment = h.gateway.deployment().clone();
-    let watcher = Watcher::start(
-        h.dev.vault.clone(),
-        0,
-        std::time::Duration::from_secs(3600),
-        Arc::new(Metrics::default()),
-        None,
-        None,
-    )
-    .await
-    .unwrap();
-    let view = watcher.view().read().unwrap().clone();
+    let view = h.tree_view().await;
     let verifier = Verifier::new(
         h.dev.request_key.verifier_key(),
         1_000,
