@@ -73,7 +73,11 @@ use nullgate_gateway::{
     config::Limits,
     dev::{DevDeployment, dev_state_key},
     metrics::Stage,
-    store::{NullifierStore, postgres::PostgresStore, sqlite::SqliteStore},
+    store::{
+        NullifierStore,
+        postgres::{PostgresStore, with_search_path},
+        sqlite::SqliteStore,
+    },
     upstream::Upstream,
 };
 use nullgate_protocol::{
@@ -1410,16 +1414,6 @@ async fn admin_connection(url: &str) -> anyhow::Result<tokio_postgres::Client> {
         }
     });
     Ok(client)
-}
-
-/// `url` with `schema` as the session's `search_path` (URL or key-value form).
-fn with_search_path(url: &str, schema: &str) -> String {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let separator = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{separator}options=-csearch_path%3D{schema}")
-    } else {
-        format!("{url} options='-csearch_path={schema}'")
-    }
 }
 
 /// The fixed-price upstream: `POST /v1/bench` answers a small JSON body.

@@ -832,3 +832,14 @@ impl NullifierStore for PostgresStore {
             .collect()
     }
 }
+
+/// `url` (URL or key-value form) with `schema` as its sessions' `search_path`: a store on
+/// that connection string keeps its tables in `schema`.
+pub fn with_search_path(url: &str, schema: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{separator}options=-csearch_path%3D{schema}")
+    } else {
+        format!("{url} options='-csearch_path={schema}'")
+    }
+}

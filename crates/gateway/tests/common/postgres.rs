@@ -1,6 +1,8 @@
 //! A schema of its own on the PostgreSQL server at `NULLGATE_POSTGRES_URL`, dropped when the
 //! test ends, for the tests that run against PostgreSQL (marked ignored without one).
 
+use nullgate_gateway::store::postgres::with_search_path;
+
 /// A fresh schema and a connection of the test's own on it.
 pub struct Schema {
     /// The URL with the schema as the connections' `search_path`: what stores connect to.
@@ -29,16 +31,6 @@ impl Schema {
             .await
             .unwrap();
         Self { url, name, admin }
-    }
-}
-
-/// `url` with `schema` as the session's `search_path`.
-fn with_search_path(url: &str, schema: &str) -> String {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let separator = if url.contains('?') { '&' } else { '?' };
-        format!("{url}{separator}options=-csearch_path%3D{schema}")
-    } else {
-        format!("{url} options='-csearch_path={schema}'")
     }
 }
 
