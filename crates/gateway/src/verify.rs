@@ -178,11 +178,7 @@ impl Verifier {
     }
 
     fn now_second() -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-            & 0xffff_ffff
+        (Self::now_ms() / 1_000) & 0xffff_ffff
     }
 
     fn over_limit(&self) -> bool {
@@ -229,9 +225,8 @@ impl Verifier {
 
     /// Step 3 for concurrent credentials, a result for each in order: the state key by
     /// number (registered, not revoked, as of the credential's tree view), `C_c` by class
-    /// index, the root one the
-    /// gateway computed, the Ed25519 signature, then the proofs — together in one batch
-    /// check. A failing batch is checked again proof by proof, and for a second after any
+    /// index, the root one the gateway computed, the Ed25519 signature, then the proofs —
+    /// together in one batch check. A failing batch is checked again proof by proof, and for a second after any
     /// failing proof every proof is checked alone, so that an invalid proof costs at most
     /// one verification beyond the batch it spoiled. CPU-bound (about a millisecond a
     /// proof alone, a third of that in a batch): call it off the async threads.
