@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The official `openai` Python package, pinned, in a virtualenv outside the clone (from PyPI),
-# for crates/cli/tests/openai_sdk.rs; and curl, which that test also drives. Idempotent.
+# The official `openai`, `anthropic` and `ollama` Python packages, pinned, in a virtualenv
+# outside the clone (from PyPI), for crates/cli/tests/agent_sdks.rs; and curl, which that test
+# also drives. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 openai_version="3.57.0"
+anthropic_version="2.16.0"
+ollama_version="0.6.3"
 venv="${NULLGATE_VENV:-${HOME}/.cache/nullgate-venv}"
 
 if ! command -v curl >/dev/null 2>&1; then
@@ -21,9 +24,13 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 
-installed="$("$venv/bin/python" -c 'import openai; print(openai.__version__)' 2>/dev/null || true)"
-if [ "$installed" != "$openai_version" ]; then
-    echo "-- pip install openai==$openai_version (PyPI)"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "openai==$openai_version"
-fi
-echo "-- openai $("$venv/bin/python" -c 'import openai; print(openai.__version__)') in $venv"
+for pinned in "openai==$openai_version" "anthropic==$anthropic_version" "ollama==$ollama_version"; do
+    package="${pinned%%==*}"
+    wanted="${pinned##*==}"
+    installed="$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('$package'))" 2>/dev/null || true)"
+    if [ "$installed" != "$wanted" ]; then
+        echo "-- pip install $pinned (PyPI)"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$pinned"
+    fi
+    echo "-- $package $("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('$package'))") in $venv"
+done

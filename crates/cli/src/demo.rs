@@ -41,7 +41,8 @@ pub(crate) struct Args {
     #[arg(long)]
     json: bool,
     /// After the agent loop, keep everything running and print the proxy's URL: point your
-    /// own agent's OpenAI base URL at it.
+    /// own agent's OpenAI base URL at it (Anthropic's and Ollama's at the same without
+    /// `/v1`).
     #[arg(long)]
     serve: bool,
     /// A real OpenAI-compatible upstream (Ollama, llama.cpp, vLLM, a hosted API), e.g.

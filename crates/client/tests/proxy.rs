@@ -12,7 +12,7 @@ use nullgate_client::{
     proxy::{Proxy, ProxyConfig, ServeError},
 };
 use nullgate_protocol::{
-    price::{PriceList, Pricing, Route, TokenApi, TokenPrices},
+    price::{MethodPrices, PriceList, Pricing, Route, TokenApi, TokenPrices},
     receipt::Receipt,
 };
 use nullgate_zk::{
@@ -31,16 +31,42 @@ const CHARGE: u64 = 37;
 const PROMPT: u64 = 1;
 const COMPLETION: u64 = 4;
 
+/// Price of the fixed-price search route.
+const SEARCH: u64 = 150;
+
 fn price_list(with_models: bool) -> PriceList {
-    let mut routes = vec![Route {
+    let tokens = |path: &str, api| Route {
         method: "POST".into(),
-        path: "/v1/chat/completions".into(),
+        path: path.into(),
         pricing: Pricing::Tokens(TokenPrices {
-            api: TokenApi::OpenAiChat,
+            api,
             input: PROMPT,
             output: COMPLETION,
         }),
-    }];
+    };
+    let mut routes = vec![
+        tokens("/v1/chat/completions", TokenApi::OpenAiChat),
+        tokens("/v1/responses", TokenApi::OpenAiResponses),
+        tokens("/v1/embeddings", TokenApi::OpenAiChat),
+        tokens("/v1/messages", TokenApi::Anthropic),
+        tokens("/v1/completions", TokenApi::OpenAiChat),
+        Route {
+            method: "GET".into(),
+            path: "/search".into(),
+            pricing: Pricing::Fixed { credits: SEARCH },
+        },
+        Route {
+            method: "POST".into(),
+            path: "/rpc".into(),
+            pricing: Pricing::JsonRpc(
+                MethodPrices::new(vec![
+                    ("eth_blockNumber".into(), 20),
+                    ("eth_chainId".into(), 10),
+                ])
+                .unwrap(),
+            ),
+        },
+    ];
     if with_models {
         routes.push(Route {
             method: "GET".into(),
@@ -512,7 +538,7 @@ async fn unknown_routes_are_openai_style_404s() {
         (reqwest::Method::POST, "/chat/completions"),
         (reqwest::Method::GET, "/v1/chat/completions"),
         (reqwest::Method::POST, "/v1/models"),
-        (reqwest::Method::POST, "/v1/responses"),
+        (reqwest::Method::GET, "/v1/responses"),
         (reqwest::Method::GET, "/"),
     ] {
         let response = client
@@ -663,4 +689,381 @@ fn the_config_has_documented_defaults() {
     assert_eq!(config.listen, "[::1]:9000".parse().unwrap());
     assert_eq!(config.default_max_tokens, 256);
     assert!(serde_json::from_value::<ProxyConfig>(json!({"listne": "127.0.0.1:1"})).is_err());
+}
+
+/// POSTs `body` to `base path`.
+async fn post(base: &str, path: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn responses_requests_are_stripped_stored_nowhere_and_bounded() {
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    let request = json!({
+        "model": "nullgate-example-1",
+        "input": "Say hi.",
+        "user": "u-1",
+        "safety_identifier": "s",
+        "prompt_cache_key": "k",
+        "metadata": {"a": "b"},
+        "store": true,
+    });
+    assert_eq!(post(&base, "/v1/responses", &request).await.status(), 200);
+    let sent = payer.only();
+    assert_eq!(sent.path_and_query, "/v1/responses");
+    let forwarded = body_of(&sent);
+    for removed in ["user", "safety_identifier", "prompt_cache_key", "metadata"] {
+        assert!(forwarded.get(removed).is_none(), "{removed} forwarded");
+    }
+    assert_eq!(forwarded["store"], false);
+    // Open: the proxy writes max_output_tokens, the most the class pays for.
+    let mut without = forwarded.clone();
+    without.as_object_mut().unwrap().remove("max_output_tokens");
+    let prompt = serde_json::to_vec(&without).unwrap().len() as u64;
+    let class = [100, 1_000, 10_000, 100_000][usize::from(sent.class_index)];
+    assert_eq!(
+        forwarded["max_output_tokens"].as_u64().unwrap(),
+        (class - PROMPT * prompt) / COMPLETION
+    );
+    assert!(forwarded.get("max_tokens").is_none());
+
+    // A limit the agent set is kept, and names the class.
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    // 62 bytes + 4 × 5 = 82 ≤ C_1 = 100.
+    let request = json!({"model": "m", "input": "hi", "max_output_tokens": 5});
+    assert_eq!(post(&base, "/v1/responses", &request).await.status(), 200);
+    let sent = payer.only();
+    assert_eq!(sent.class_index, 0);
+    assert_eq!(body_of(&sent)["max_output_tokens"], 5);
+
+    // Too large for every class: the refusal names max_output_tokens.
+    let request = json!({"model": "m", "input": "hi", "max_output_tokens": 1_000_000});
+    let error = error_of(post(&base, "/v1/responses", &request).await, 400).await;
+    assert_eq!(error["param"], "max_output_tokens");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("(max_output_tokens)"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn responses_that_chain_to_stored_ones_are_refused() {
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    for (field, value) in [
+        ("previous_response_id", json!("resp_123")),
+        ("conversation", json!({"id": "conv_1"})),
+    ] {
+        let request = json!({"model": "m", "input": "hi", field: value});
+        let error = error_of(post(&base, "/v1/responses", &request).await, 400).await;
+        assert_eq!(error["code"], "nullgate_field_refused");
+        assert_eq!(error["param"], field);
+    }
+    assert!(payer.seen().is_empty());
+}
+
+#[tokio::test]
+async fn embeddings_are_classed_by_their_input_alone() {
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    let request = json!({"model": "m", "input": ["one", "two"], "user": "u-1"});
+    assert_eq!(post(&base, "/v1/embeddings", &request).await.status(), 200);
+    let sent = payer.only();
+    let forwarded = body_of(&sent);
+    assert!(forwarded.get("user").is_none());
+    // Embeddings are never stored and have no completion limit to write.
+    assert!(forwarded.get("store").is_none());
+    assert!(forwarded.get("max_tokens").is_none());
+    // ~40 bytes × 1 credit: the smallest class, although COMPLETION × 1024 default tokens
+    // would not fit it.
+    assert_eq!(sent.class_index, 0);
+
+    // A huge input: beyond every class.
+    let request = json!({"model": "m", "input": "x".repeat(200_000)});
+    let error = error_of(post(&base, "/v1/embeddings", &request).await, 400).await;
+    assert_eq!(error["code"], "nullgate_request_too_large");
+}
+
+/// An Anthropic error document, after checking its status.
+async fn anthropic_error_of(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body.get("code").is_none(), "{body}");
+    body["error"].clone()
+}
+
+#[tokio::test]
+async fn anthropic_messages_lose_their_identifiers_and_keep_their_limit() {
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/messages"))
+        .header("x-api-key", "sk-ant-secret")
+        .header("anthropic-version", "2023-06-01")
+        .header("anthropic-beta", "tools-2024-04-04")
+        .header("user-agent", "Anthropic/Python 0.60.0")
+        .json(&json!({
+            "model": "m",
+            "max_tokens": 20,
+            "messages": [{"role": "user", "content": "hi"}],
+            "metadata": {"user_id": "u-1"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sent = payer.only();
+    assert_eq!(sent.path_and_query, "/v1/messages");
+    assert_eq!(
+        sent.headers,
+        vec![("content-type".to_owned(), b"application/json".to_vec())]
+    );
+    let forwarded = body_of(&sent);
+    assert!(forwarded.get("metadata").is_none());
+    assert!(forwarded.get("store").is_none());
+    assert_eq!(forwarded["max_tokens"], 20);
+
+    // Without max_tokens (which Anthropic requires) the proxy writes the class's.
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    let request = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(post(&base, "/v1/messages", &request).await.status(), 200);
+    assert!(body_of(&payer.only())["max_tokens"].as_u64().unwrap() >= 1024);
+}
+
+#[tokio::test]
+async fn anthropic_errors_are_in_anthropics_format() {
+    let base = start_default(TestPayer::json()).await;
+    let too_large = json!({"model": "m", "max_tokens": 10_000_000, "messages": []});
+    let error = anthropic_error_of(post(&base, "/v1/messages", &too_large).await, 400).await;
+    assert_eq!(error["type"], "invalid_request_error");
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/messages"))
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    anthropic_error_of(response, 400).await;
+
+    // No note free: 429, rate_limit_error, which the SDK retries.
+    let payer = TestPayer::answering(
+        price_list(true),
+        Box::new(|_| {
+            Err(PayError::NoNote {
+                class_cost: 100,
+                reason: "all notes are busy".into(),
+            })
+        }),
+    );
+    let base = start_default(payer).await;
+    let request = json!({"model": "m", "max_tokens": 5, "messages": []});
+    let error = anthropic_error_of(post(&base, "/v1/messages", &request).await, 429).await;
+    assert_eq!(error["type"], "rate_limit_error");
+
+    // The guard answers in Anthropic's format on Anthropic's route.
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1/messages"))
+        .header("origin", "https://evil.example")
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    let error = anthropic_error_of(response, 403).await;
+    assert_eq!(error["type"], "permission_error");
+}
+
+/// A chat completion the Ollama routes translate.
+const COMPLETION_JSON: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}"#;
+
+/// The same, streamed with its usage chunk.
+const COMPLETION_SSE: &str = "data: {\"created\":1700000000,\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
+data: {\"created\":1700000000,\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n\
+data: {\"created\":1700000000,\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there.\"},\"finish_reason\":\"length\"}]}\n\n\
+data: {\"created\":1700000000,\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12}}\n\n\
+data: [DONE]\n\n";
+
+#[tokio::test]
+async fn ollama_chat_is_translated_to_chat_completions_and_back() {
+    let payer = TestPayer::ok("application/json", COMPLETION_JSON);
+    let base = start_default(payer.clone()).await;
+    let request = json!({
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": false,
+        "options": {"num_predict": 12},
+    });
+    let response = post(&base, "/api/chat", &request).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-nullgate-charged"], CHARGE.to_string());
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["message"]["content"], "Hello there.");
+    assert_eq!(answer["message"]["role"], "assistant");
+    assert_eq!(answer["done"], true);
+    assert_eq!(answer["done_reason"], "stop");
+    assert_eq!(answer["prompt_eval_count"], 9);
+    assert_eq!(answer["eval_count"], 3);
+    assert_eq!(answer["created_at"], "2023-11-14T22:13:20Z");
+    let sent = payer.only();
+    assert_eq!(sent.path_and_query, "/v1/chat/completions");
+    let forwarded = body_of(&sent);
+    assert_eq!(forwarded["max_tokens"], 12);
+    assert_eq!(forwarded["messages"], request["messages"]);
+    assert_eq!(forwarded["store"], false);
+}
+
+#[tokio::test]
+async fn ollama_streams_by_default_as_ndjson() {
+    let payer = TestPayer::ok("text/event-stream", COMPLETION_SSE);
+    let base = start_default(payer.clone()).await;
+    let request = json!({"model": "m", "prompt": "hi", "system": "be brief"});
+    let response = post(&base, "/api/generate", &request).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0]["response"], "Hello");
+    assert_eq!(lines[0]["done"], false);
+    assert_eq!(lines[1]["response"], " there.");
+    assert_eq!(lines[2]["done"], true);
+    assert_eq!(lines[2]["done_reason"], "length");
+    assert_eq!(lines[2]["eval_count"], 3);
+    let forwarded = body_of(&payer.only());
+    assert_eq!(forwarded["stream"], true);
+    assert_eq!(forwarded["stream_options"], json!({"include_usage": true}));
+    assert_eq!(forwarded["messages"][0]["role"], "system");
+}
+
+#[tokio::test]
+async fn ollama_errors_are_in_ollamas_format() {
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    for (path, body) in [
+        (
+            "/api/generate",
+            json!({"model": "m", "prompt": "hi", "images": ["aGk="]}),
+        ),
+        ("/api/chat", json!({"messages": []})),
+        ("/api/chat", json!("not an object")),
+    ] {
+        let response = post(&base, path, &body).await;
+        assert_eq!(response.status(), 400);
+        let error: Value = response.json().await.unwrap();
+        assert!(error["error"].is_string(), "{error}");
+    }
+    assert!(payer.seen().is_empty());
+    // An upstream error's message comes through in Ollama's shape, with its status.
+    let payer = TestPayer::answering(
+        price_list(true),
+        Box::new(|_| {
+            Ok(PaidResponse {
+                status: http::StatusCode::NOT_FOUND,
+                headers: http::HeaderMap::new(),
+                body: Bytes::from_static(br#"{"error":{"message":"no model m"}}"#),
+                receipt: receipt(CHARGE),
+                class_cost: 100,
+            })
+        }),
+    );
+    let base = start_default(payer).await;
+    let body = json!({"model": "m", "messages": [], "stream": false});
+    let response = post(&base, "/api/chat", &body).await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "no model m"})
+    );
+}
+
+#[tokio::test]
+async fn ollama_tags_list_the_gateways_models() {
+    const MODELS: &str = r#"{"object":"list","data":[{"id":"nullgate-example-1","object":"model","created":1700000000}]}"#;
+    let payer = TestPayer::ok("application/json", MODELS);
+    let base = start_default(payer.clone()).await;
+    let response = reqwest::get(format!("{base}/api/tags")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let tags: Value = response.json().await.unwrap();
+    assert_eq!(tags["models"][0]["name"], "nullgate-example-1");
+    assert_eq!(tags["models"][0]["model"], "nullgate-example-1");
+    assert_eq!(payer.only().path_and_query, "/v1/models");
+}
+
+#[tokio::test]
+async fn fixed_price_routes_pass_through_with_their_query() {
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    let response = reqwest::Client::new()
+        .get(format!("{base}/search?q=rivers&n=3"))
+        .header("authorization", "Bearer key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sent = payer.only();
+    assert_eq!(sent.method, http::Method::GET);
+    assert_eq!(sent.path_and_query, "/search?q=rivers&n=3");
+    assert!(sent.headers.is_empty());
+    // 150 credits → C_2 = 1_000.
+    assert_eq!(sent.class_index, 1);
+}
+
+#[tokio::test]
+async fn json_rpc_ids_are_renumbered_and_put_back() {
+    let payer = TestPayer::ok(
+        "application/json",
+        r#"[{"jsonrpc":"2.0","id":1,"result":"0x10"},{"jsonrpc":"2.0","id":0,"result":"0x7a69"}]"#,
+    );
+    let base = start_default(payer.clone()).await;
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 41, "method": "eth_chainId"},
+        {"jsonrpc": "2.0", "id": "call-42", "method": "eth_blockNumber"},
+    ]);
+    let response = post(&base, "/rpc", &batch).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer[0]["id"], "call-42");
+    assert_eq!(answer[0]["result"], "0x10");
+    assert_eq!(answer[1]["id"], 41);
+    let sent = payer.only();
+    let forwarded = body_of(&sent);
+    assert_eq!(forwarded[0]["id"], 0);
+    assert_eq!(forwarded[1]["id"], 1);
+    // 10 + 20 credits → C_1.
+    assert_eq!(sent.class_index, 0);
+
+    // An unpriced method refuses the whole body, before anything is paid.
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction"});
+    let error = error_of(post(&base, "/rpc", &call).await, 400).await;
+    assert_eq!(error["code"], "nullgate_request_not_priced");
+    assert!(payer.seen().is_empty());
+}
+
+#[tokio::test]
+async fn token_routes_the_proxy_cannot_bound_are_refused() {
+    let payer = TestPayer::json();
+    let base = start_default(payer.clone()).await;
+    let request = json!({"model": "m", "prompt": "hi"});
+    let error = error_of(post(&base, "/v1/completions", &request).await, 404).await;
+    assert_eq!(error["code"], "nullgate_route_not_served");
+    let response = post(&base, "/api/unknown", &request).await;
+    assert_eq!(response.status(), 404);
+    assert!(response.json::<Value>().await.unwrap()["error"].is_string());
+    assert!(payer.seen().is_empty());
 }

@@ -1,5 +1,6 @@
-"""The official `openai` Python package against `nullgate proxy`: one unstreamed and one
-streamed chat completion, each answered, and the unstreamed one charged.
+"""The official `openai` Python package against `nullgate proxy`: chat completions unstreamed
+and streamed, the Responses API unstreamed and streamed, and embeddings, each answered and
+charged.
 
 Usage: python openai_check.py http://127.0.0.1:PORT/v1
 
@@ -97,6 +98,62 @@ def streamed(client):
     }
 
 
+def responses_unstreamed(client):
+    raw = client.responses.with_raw_response.create(
+        model=MODEL,
+        input="Say something short about bridges.",
+        user="user-1234",
+    )
+    check(raw.status_code == 200, f"responses: status {raw.status_code}")
+    response = raw.parse()
+    check(bool(response.output_text), f"responses: no output_text: {response!r}")
+    check(response.usage is not None and response.usage.output_tokens > 0,
+          f"responses: usage {response.usage!r}")
+    return {
+        "text_chars": len(response.output_text),
+        "output_tokens": response.usage.output_tokens,
+        "charged": charged_header(raw.headers, required=True),
+    }
+
+
+def responses_streamed(client):
+    raw = client.responses.with_raw_response.create(
+        model=MODEL,
+        input="Say something short about harbours.",
+        stream=True,
+    )
+    check(raw.status_code == 200, f"responses stream: status {raw.status_code}")
+    charged = charged_header(raw.headers, required=False)
+    text, events, completed = [], 0, None
+    for event in raw.parse():
+        events += 1
+        if event.type == "response.output_text.delta":
+            text.append(event.delta)
+        elif event.type == "response.completed":
+            completed = event.response
+    answer = "".join(text)
+    check(bool(answer), f"responses stream: no text in {events} events")
+    check(completed is not None, "responses stream: no response.completed event")
+    check(completed.usage.output_tokens > 0, f"responses stream: usage {completed.usage!r}")
+    return {"events": events, "text_chars": len(answer), "charged": charged}
+
+
+def embeddings(client):
+    raw = client.embeddings.with_raw_response.create(
+        model=MODEL, input=["rivers", "forests"], user="user-1234"
+    )
+    check(raw.status_code == 200, f"embeddings: status {raw.status_code}")
+    result = raw.parse()
+    check(len(result.data) == 2, f"embeddings: {len(result.data)} vectors for 2 inputs")
+    check(all(len(d.embedding) > 0 for d in result.data), "embeddings: an empty vector")
+    check(result.usage.prompt_tokens > 0, f"embeddings: usage {result.usage!r}")
+    return {
+        "dimensions": len(result.data[0].embedding),
+        "prompt_tokens": result.usage.prompt_tokens,
+        "charged": charged_header(raw.headers, required=True),
+    }
+
+
 def main():
     if len(sys.argv) != 2:
         fail("usage: openai_check.py BASE_URL (e.g. http://127.0.0.1:PORT/v1)")
@@ -109,6 +166,9 @@ def main():
             "openai": openai.__version__,
             "unstreamed": unstreamed(client),
             "streamed": streamed(client),
+            "responses": responses_unstreamed(client),
+            "responses_streamed": responses_streamed(client),
+            "embeddings": embeddings(client),
         }
     except openai.APIStatusError as error:
         fail(f"{type(error).__name__}: status {error.status_code}: {error.response.text}")

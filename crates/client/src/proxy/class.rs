@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use nullgate_protocol::price::{PriceList, RequestPrice};
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
+use super::{error::ApiError, forward::JsonApi};
 
 /// The class a request is paid with, and the `max_tokens` the proxy writes into its body.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -25,10 +25,12 @@ pub(super) struct Limits {
     /// Bytes of the body as forwarded (without a `max_tokens` the proxy adds): at least the
     /// prompt tokens.
     pub(super) prompt_bytes: u64,
-    /// `max(max_tokens, max_completion_tokens)`, per choice, if the request sets either.
+    /// The completion tokens per choice, if the request limits them (`max_tokens`, …).
     pub(super) completion_limit: Option<u64>,
-    /// `n`, the number of choices (at least 1).
+    /// The number of choices (`n`, at least 1).
     pub(super) choices: u64,
+    /// The request field that limits completion tokens, named in a refusal.
+    pub(super) limit_name: &'static str,
 }
 
 impl Limits {
@@ -37,23 +39,36 @@ impl Limits {
         prompt_bytes: 0,
         completion_limit: Some(0),
         choices: 1,
+        limit_name: "max_tokens",
     };
 
-    /// The limits of a chat request whose forwarded body is `prompt_bytes` long.
-    pub(super) fn of_chat(
+    /// The limits of an `api` request whose forwarded body is `prompt_bytes` long: the
+    /// largest of its [`JsonApi::limit_fields`] per choice, times its
+    /// [`JsonApi::choices_field`]; an API that generates no tokens (embeddings) has a
+    /// completion limit of 0.
+    pub(super) fn of(
+        api: &JsonApi,
         fields: &Map<String, Value>,
         prompt_bytes: usize,
     ) -> Result<Self, ApiError> {
-        let mut completion_limit = None;
-        for name in ["max_tokens", "max_completion_tokens"] {
+        let mut completion_limit = api.set_limit.is_none().then_some(0);
+        for &name in api.limit_fields {
             if let Some(limit) = count(fields, name)? {
                 completion_limit = Some(completion_limit.map_or(limit, |l: u64| l.max(limit)));
             }
         }
+        let choices = match api.choices_field {
+            Some(name) => count(fields, name)?.unwrap_or(1).max(1),
+            None => 1,
+        };
         Ok(Self {
             prompt_bytes: u64::try_from(prompt_bytes).unwrap_or(u64::MAX),
             completion_limit,
-            choices: count(fields, "n")?.unwrap_or(1).max(1),
+            choices,
+            limit_name: api
+                .set_limit
+                .or(api.limit_fields.first().copied())
+                .unwrap_or("max_tokens"),
         })
     }
 }
@@ -77,9 +92,13 @@ pub(super) fn choose(
 ) -> Result<Choice, ApiError> {
     let (prompt, completion) = match price {
         RequestPrice::Known(credits) => {
-            let (class_index, class_cost) = list
-                .class_for(credits)
-                .ok_or_else(|| too_large(format!("this route costs {credits} credits"), list))?;
+            let (class_index, class_cost) = list.class_for(credits).ok_or_else(|| {
+                too_large(
+                    format!("this route costs {credits} credits"),
+                    list,
+                    limits.limit_name,
+                )
+            })?;
             return Ok(Choice {
                 class_index,
                 class_cost,
@@ -100,7 +119,10 @@ pub(super) fn choose(
             "the prompt alone may cost {prompt_cost} credits ({} bytes × {prompt}); shorten it",
             limits.prompt_bytes
         ),
-        Some(fit) => format!("ask for at most {fit} completion tokens (max_tokens)"),
+        Some(fit) => format!(
+            "ask for at most {fit} completion tokens ({})",
+            limits.limit_name
+        ),
     };
     let explain = |tokens: u64| {
         format!(
@@ -113,9 +135,13 @@ pub(super) fn choose(
     };
 
     if let Some(limit) = limits.completion_limit {
-        let (class_index, class_cost) = list
-            .class_for(worst(limit))
-            .ok_or_else(|| too_large(format!("{}; {}", explain(limit), advice()), list))?;
+        let (class_index, class_cost) = list.class_for(worst(limit)).ok_or_else(|| {
+            too_large(
+                format!("{}; {}", explain(limit), advice()),
+                list,
+                limits.limit_name,
+            )
+        })?;
         return Ok(Choice {
             class_index,
             class_cost,
@@ -131,6 +157,7 @@ pub(super) fn choose(
                 advice()
             ),
             list,
+            limits.limit_name,
         )
     };
     let (first, _) = list
@@ -175,7 +202,7 @@ fn count(fields: &Map<String, Value>, name: &'static str) -> Result<Option<u64>,
     }
 }
 
-fn too_large(why: String, list: &PriceList) -> ApiError {
+fn too_large(why: String, list: &PriceList, limit_name: &'static str) -> ApiError {
     ApiError::invalid(
         StatusCode::BAD_REQUEST,
         "nullgate_request_too_large",
@@ -185,7 +212,7 @@ fn too_large(why: String, list: &PriceList) -> ApiError {
             list.max_class()
         ),
     )
-    .with_param("max_tokens")
+    .with_param(limit_name)
 }
 
 #[cfg(test)]
@@ -219,6 +246,7 @@ mod tests {
             prompt_bytes,
             completion_limit,
             choices,
+            limit_name: "max_tokens",
         }
     }
 

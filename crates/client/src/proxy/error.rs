@@ -1,6 +1,11 @@
-//! The one place that decides what an agent sees when the proxy answers with an error:
-//! OpenAI's format, `{"error": {"message", "type", "param", "code"}}`, so that SDKs show the
-//! message and apply their own retry rules to the status.
+//! The one place that decides what an agent sees when the proxy answers with an error, in
+//! the format of the API it called ([`Dialect`]), so that its SDK shows the message and
+//! applies its own retry rules to the status:
+//!
+//! - OpenAI: `{"error": {"message", "type", "param", "code"}}`;
+//! - Anthropic: `{"type": "error", "error": {"type", "message"}}`, the type named by the
+//!   status as Anthropic names it (`rate_limit_error` for 429, …);
+//! - Ollama: `{"error": "<message>"}`.
 
 use axum::{
     Json,
@@ -11,7 +16,31 @@ use serde_json::json;
 
 use crate::paid::PayError;
 
-/// An error answer in OpenAI's format.
+/// Whose error format an answer is written in: that of the API the agent called.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Dialect {
+    /// OpenAI's (chat, Responses, embeddings, models), and every other route's.
+    OpenAi,
+    /// Anthropic's (`/v1/messages`).
+    Anthropic,
+    /// Ollama's (`/api/…`).
+    Ollama,
+}
+
+impl Dialect {
+    /// The dialect of a request for `path`, before it is routed (the guard, unknown URLs).
+    pub(super) fn of_path(path: &str) -> Self {
+        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+            Self::Anthropic
+        } else if path.starts_with("/api/") {
+            Self::Ollama
+        } else {
+            Self::OpenAi
+        }
+    }
+}
+
+/// An error answer; [`ApiError::in_dialect`] writes it for the API the agent called.
 #[derive(Debug, Clone)]
 pub(super) struct ApiError {
     status: StatusCode,
@@ -128,16 +157,39 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({
-            "error": {
-                "message": self.message,
-                "type": self.kind,
-                "param": self.param,
-                "code": self.code,
-            }
-        });
+impl ApiError {
+    /// The answer, in `dialect`'s format.
+    pub(super) fn in_dialect(self, dialect: Dialect) -> Response {
+        let body = match dialect {
+            Dialect::OpenAi => json!({
+                "error": {
+                    "message": self.message,
+                    "type": self.kind,
+                    "param": self.param,
+                    "code": self.code,
+                }
+            }),
+            Dialect::Anthropic => json!({
+                "type": "error",
+                "error": { "type": anthropic_type(self.status), "message": self.message },
+            }),
+            Dialect::Ollama => json!({ "error": self.message }),
+        };
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// Anthropic's error type for a status (its API reference, "Errors").
+fn anthropic_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        529 => "overloaded_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
     }
 }

@@ -17,17 +17,17 @@ use axum::{
     extract::{ConnectInfo, Request},
     http::header,
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 
-use super::error::ApiError;
+use super::error::{ApiError, Dialect};
 
 /// Refuses (403) a request from a non-loopback peer, with a `Host` that is not loopback, or
 /// carrying `Origin` or a `Sec-Fetch-*` header; passes anything else on.
 pub(super) async fn guard(request: Request, next: Next) -> Response {
     match check(&request) {
         Ok(()) => next.run(request).await,
-        Err(refusal) => refusal.into_response(),
+        Err(refusal) => refusal.in_dialect(Dialect::of_path(request.uri().path())),
     }
 }
 

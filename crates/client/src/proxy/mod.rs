@@ -1,6 +1,14 @@
 //! `nullgate proxy`: the local server agents talk to.
 //!
-//! An agent points its OpenAI base URL at `http://127.0.0.1:8787/v1` and needs no API key.
+//! An agent points its base URL at the proxy and needs no API key:
+//!
+//! | API | base URL | routes |
+//! | --- | --- | --- |
+//! | OpenAI (`openai.rs`) | `http://127.0.0.1:8787/v1` | `POST /v1/chat/completions`, `POST /v1/responses`, `POST /v1/embeddings`, `GET /v1/models` |
+//! | Anthropic (`anthropic.rs`) | `http://127.0.0.1:8787` | `POST /v1/messages` |
+//! | Ollama (`ollama.rs`) | `http://127.0.0.1:8787` | `POST /api/chat`, `POST /api/generate`, `GET /api/tags` (translated to the OpenAI routes) |
+//! | anything the price list prices at a fixed price or per JSON-RPC method (`passthrough.rs`) | `http://127.0.0.1:8787` | as priced (an Ethereum node's `POST /rpc`, say) |
+//!
 //! For each request the proxy
 //!
 //! 1. refuses anything that did not come from a local program (the guard layer): a
@@ -8,17 +16,25 @@
 //!    attempt, and an `Origin` or `Sec-Fetch-*` header means a web page sent it; both get 403;
 //! 2. strips what identifies the user (PROTOCOL §6 step 5 forwards only the price list's
 //!    signed headers, and nullgate forwards less): every incoming header is dropped, API keys,
-//!    `User-Agent`, `X-Stainless-*`, cookies and `OpenAI-Organization`/`-Project` included,
-//!    and the JSON body loses `user`, `metadata`, `safety_identifier` and `prompt_cache_key`
-//!    and gets `"store": false`;
+//!    `User-Agent`, `X-Stainless-*`, `anthropic-version`, cookies and
+//!    `OpenAI-Organization`/`-Project` included; the JSON body loses each API's identifiers
+//!    (`user`, `metadata`, `safety_identifier`, `prompt_cache_key`) and gets `"store": false`
+//!    where the API stores requests; fields that chain a request to earlier ones at the
+//!    provider (`previous_response_id`, `conversation`) are refused; JSON-RPC ids are
+//!    renumbered;
 //! 3. picks the cost class `C_c` (PROTOCOL §5 step 1): the smallest class that covers the most
-//!    the request may cost, setting `max_tokens` when the agent left it open;
-//! 4. hands the request to the [`Payer`], and answers with the
-//!    gateway's status, content type and body, plus `x-nullgate-charged` and
-//!    `x-nullgate-class`.
+//!    the request may cost, setting the API's completion limit (`max_tokens`,
+//!    `max_output_tokens`) when the agent left it open;
+//! 4. hands the request to the [`Payer`], and answers with the gateway's status, content type
+//!    and body, plus `x-nullgate-charged` and `x-nullgate-class`.
 //!
-//! Only `POST /v1/chat/completions` and `GET /v1/models` are served; anything else is a 404
-//! in OpenAI's error format, as is a route the gateway's price list does not price.
+//! Errors are written in the format of the API called (see `error.rs`); a route the
+//! gateway's price list does not price is a 404.
+//!
+//! **Streams** (`"stream": true`) reach the agent whole, once the gateway's answer is
+//! complete: the client core pays for a request and checks its receipt before it hands over
+//! any of the answer, and the OHTTP transport carries one sealed response. The agent's SDK
+//! sees a well-formed stream whose events all arrive at once.
 //!
 //! # The cost bound
 //!
@@ -27,17 +43,18 @@
 //! does not know the upstream's tokenizer), so it bounds them:
 //!
 //! - **prompt tokens ≤ the UTF-8 byte length of the body** as forwarded, less the
-//!   `max_tokens` field the proxy adds itself. Every token of a byte-level tokenizer stands
+//!   completion limit the proxy adds itself. Every token of a byte-level tokenizer stands
 //!   for at least one byte of text, and the JSON syntax around each message is longer than the
 //!   few template tokens a chat format adds per message. Images given by URL break this bound
 //!   (a short URL can stand for a thousand tokens); the gateway then charges at most `C_c`
 //!   (PROTOCOL §6 step 4), so the user never pays more than the class, the gateway absorbs
 //!   the difference.
 //! - **completion tokens ≤ `n · max(max_tokens, max_completion_tokens)`**: each of the `n`
-//!   choices is limited on its own.
+//!   choices is limited on its own (the Responses API's `max_output_tokens`, Anthropic's
+//!   `max_tokens`; embeddings generate none).
 //!
-//! Without either limit the class is the one that covers
-//! [`ProxyConfig::default_max_tokens`]; the proxy then writes `max_tokens` as the most that
+//! Without a limit the class is the one that covers
+//! [`ProxyConfig::default_max_tokens`]; the proxy then writes the limit as the most that
 //! class pays for, so the answer can never outgrow it.
 //!
 //! # Why keys come out sorted
@@ -48,16 +65,25 @@
 //! whitespace are also one spelling for every SDK, where the SDKs' own orders and spacing
 //! would tell them apart.
 
+mod anthropic;
 mod class;
 mod config;
 mod error;
+mod forward;
 mod guard;
+mod ollama;
 mod openai;
+mod passthrough;
 mod sanitize;
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc};
 
-use axum::Router;
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    middleware,
+    routing::{get, post},
+};
 use tokio::net::TcpListener;
 
 use crate::paid::Payer;
@@ -67,7 +93,23 @@ pub use config::ProxyConfig;
 /// The proxy's routes with the guard and the body limit, to serve or to call without a
 /// socket. `config.listen` is not used here.
 pub fn router<P: Payer>(payer: Arc<P>, config: ProxyConfig) -> Router {
-    openai::router(payer, config)
+    let limit = config.max_body_bytes;
+    let app = Arc::new(forward::App { payer, config });
+    Router::new()
+        .route(openai::CHAT.path, post(openai::chat::<P>))
+        .route(openai::RESPONSES.path, post(openai::responses::<P>))
+        .route(openai::EMBEDDINGS.path, post(openai::embeddings::<P>))
+        .route(openai::MODELS, get(openai::models::<P>))
+        .route(anthropic::MESSAGES.path, post(anthropic::messages::<P>))
+        .route("/api/chat", post(ollama::chat::<P>))
+        .route("/api/generate", post(ollama::generate::<P>))
+        .route("/api/tags", get(ollama::tags::<P>))
+        .fallback(passthrough::fallback::<P>)
+        .method_not_allowed_fallback(passthrough::fallback::<P>)
+        .with_state(app)
+        .layer(DefaultBodyLimit::max(limit))
+        // Outermost: nothing runs, nothing is read, before the guard has passed the request.
+        .layer(middleware::from_fn(guard::guard))
 }
 
 /// Binds `config.listen` (refusing an address that is not loopback) and serves until

@@ -1,195 +1,124 @@
-//! The OpenAI-compatible routes: `POST /v1/chat/completions` and `GET /v1/models`.
+//! OpenAI's routes: chat completions, the Responses API, embeddings and the model list.
 
 use std::sync::Arc;
 
 use axum::{
-    Router,
-    body::{Body, Bytes},
-    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
-    http::{HeaderValue, Method, StatusCode, Uri, header},
-    middleware,
-    response::{IntoResponse, Response},
-    routing::{get, post},
+    body::Bytes,
+    extract::{State, rejection::BytesRejection},
+    http::Method,
+    response::Response,
 };
-use nullgate_protocol::price::{PriceList, RequestPrice};
-use serde_json::Value;
 
 use super::{
-    ProxyConfig,
     class::{self, Limits},
-    error::ApiError,
-    guard::guard,
+    error::{ApiError, Dialect},
+    forward::{self, App, JsonApi},
     sanitize,
 };
-use crate::paid::{PaidRequest, PaidResponse, Payer};
+use crate::paid::{PaidRequest, Payer};
 
-const CHAT: &str = "/v1/chat/completions";
-const MODELS: &str = "/v1/models";
+/// Identifiers every OpenAI text API accepts: the end user's id (and its successor), the
+/// caller's tags, and the prompt cache key, which links every request that shares it.
+const OPENAI_IDENTIFIERS: &[&str] = &["user", "metadata", "safety_identifier", "prompt_cache_key"];
 
-/// The charge `Δ` of the call, from its receipt.
-const CHARGED: &str = "x-nullgate-charged";
-/// `C_c`, the class the call was paid with.
-const CLASS: &str = "x-nullgate-class";
+/// `POST /v1/chat/completions`.
+pub(super) const CHAT: JsonApi = JsonApi {
+    path: "/v1/chat/completions",
+    what: "an OpenAI chat completions request",
+    removed: OPENAI_IDENTIFIERS,
+    refused: &[],
+    store_false: true,
+    limit_fields: &["max_tokens", "max_completion_tokens"],
+    set_limit: Some("max_tokens"),
+    choices_field: Some("n"),
+};
 
-struct App<P> {
-    payer: Arc<P>,
-    config: ProxyConfig,
-}
+/// `POST /v1/responses` (the OpenAI Agents SDK's default). The proxy forces `store: false`,
+/// so a response cannot be continued by id: the agent sends the conversation each time, as
+/// the Agents SDK does by default.
+pub(super) const RESPONSES: JsonApi = JsonApi {
+    path: "/v1/responses",
+    what: "an OpenAI Responses API request",
+    removed: OPENAI_IDENTIFIERS,
+    refused: &[
+        (
+            "previous_response_id",
+            "it chains this request to an earlier one at the provider (and the proxy sends \
+             store: false, so there is none to chain to); send the whole conversation as input",
+        ),
+        (
+            "conversation",
+            "a stored conversation links every request made in it at the provider; send the \
+             whole conversation as input",
+        ),
+    ],
+    store_false: true,
+    limit_fields: &["max_output_tokens"],
+    set_limit: Some("max_output_tokens"),
+    choices_field: None,
+};
 
-pub(super) fn router<P: Payer>(payer: Arc<P>, config: ProxyConfig) -> Router {
-    let limit = config.max_body_bytes;
-    let app = Arc::new(App { payer, config });
-    Router::new()
-        .route(CHAT, post(chat::<P>))
-        .route(MODELS, get(models::<P>))
-        .fallback(not_found)
-        .method_not_allowed_fallback(not_found)
-        .with_state(app)
-        .layer(DefaultBodyLimit::max(limit))
-        // Outermost: nothing runs, nothing is read, before the guard has passed the request.
-        .layer(middleware::from_fn(guard))
-}
+/// `POST /v1/embeddings`: no completion tokens, only the input's.
+pub(super) const EMBEDDINGS: JsonApi = JsonApi {
+    path: "/v1/embeddings",
+    what: "an OpenAI embeddings request",
+    removed: &["user"],
+    refused: &[],
+    store_false: false,
+    limit_fields: &[],
+    set_limit: None,
+    choices_field: None,
+};
 
-async fn chat<P: Payer>(
+/// `GET /v1/models`.
+pub(super) const MODELS: &str = "/v1/models";
+
+/// `POST /v1/chat/completions`.
+pub(super) async fn chat<P: Payer>(
     State(app): State<Arc<App<P>>>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            format!(
-                "the request body is larger than the proxy's limit of {} bytes",
-                app.config.max_body_bytes
-            )
-        } else {
-            "the request body could not be read".to_owned()
-        };
-        ApiError::invalid(status, "nullgate_body_unreadable", message)
-    })?;
-    let price = priced(app.payer.price_list(), &Method::POST, CHAT, &body)?;
-    let mut fields = sanitize::chat_body(&body)?;
-    let stream = fields.get("stream") == Some(&Value::Bool(true));
-    let mut forwarded = sanitize::serialise(&fields);
-    let limits = Limits::of_chat(&fields, forwarded.len())?;
-    let choice = class::choose(
-        app.payer.price_list(),
-        price,
-        limits,
-        app.config.default_max_tokens,
-    )?;
-    if let Some(max_tokens) = choice.set_max_tokens {
-        fields.insert("max_tokens".to_owned(), Value::from(max_tokens));
-        forwarded = sanitize::serialise(&fields);
-    }
-    let headers = sanitize::forward_headers(app.payer.price_list().signed_headers(), true);
-    let request = PaidRequest {
-        method: Method::POST,
-        // Without the agent's query string: the routes take no query parameters, and an
-        // SDK's (Azure's `api-version`, say) would tell it apart.
-        path_and_query: CHAT.to_owned(),
-        headers,
-        body: forwarded.into(),
-        class_index: choice.class_index,
-    };
-    pay(&*app.payer, request, stream).await
+) -> Response {
+    forward::json_route(app, &CHAT, Dialect::OpenAi, body).await
 }
 
-async fn models<P: Payer>(State(app): State<Arc<App<P>>>) -> Result<Response, ApiError> {
-    let list = app.payer.price_list();
-    let price = priced(list, &Method::GET, MODELS, &[])?;
-    let choice = class::choose(list, price, Limits::NONE, app.config.default_max_tokens)?;
-    let headers = sanitize::forward_headers(list.signed_headers(), false);
-    let request = PaidRequest {
+/// `POST /v1/responses`.
+pub(super) async fn responses<P: Payer>(
+    State(app): State<Arc<App<P>>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    forward::json_route(app, &RESPONSES, Dialect::OpenAi, body).await
+}
+
+/// `POST /v1/embeddings`.
+pub(super) async fn embeddings<P: Payer>(
+    State(app): State<Arc<App<P>>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    forward::json_route(app, &EMBEDDINGS, Dialect::OpenAi, body).await
+}
+
+/// `GET /v1/models`.
+pub(super) async fn models<P: Payer>(State(app): State<Arc<App<P>>>) -> Response {
+    let answer = async {
+        let request = models_request(&*app.payer)?;
+        let answer = forward::pay(&*app.payer, request).await?;
+        Ok::<_, ApiError>(forward::respond(answer, false))
+    };
+    answer
+        .await
+        .unwrap_or_else(|error| error.in_dialect(Dialect::OpenAi))
+}
+
+/// The paid `GET /v1/models` (also behind Ollama's `/api/tags`).
+pub(super) fn models_request<P: Payer>(payer: &P) -> Result<PaidRequest, ApiError> {
+    let list = payer.price_list();
+    let price = forward::priced(list, &Method::GET, MODELS, &[])?;
+    let choice = class::choose(list, price, Limits::NONE, 0)?;
+    Ok(PaidRequest {
         method: Method::GET,
         path_and_query: MODELS.to_owned(),
-        headers,
+        headers: sanitize::forward_headers(list.signed_headers(), false),
         body: Bytes::new(),
         class_index: choice.class_index,
-    };
-    pay(&*app.payer, request, false).await
-}
-
-/// The price of a request with `body` on a route the proxy serves, or a 404 saying the
-/// gateway does not price the route (400 if it cannot price this body).
-fn priced(
-    list: &PriceList,
-    method: &Method,
-    path: &str,
-    body: &[u8],
-) -> Result<RequestPrice, ApiError> {
-    let route = list.route(method.as_str(), path).ok_or_else(|| {
-        ApiError::invalid(
-            StatusCode::NOT_FOUND,
-            "nullgate_route_not_priced",
-            format!(
-                "the gateway's price list has no route {method} {path}, so it cannot be paid for"
-            ),
-        )
-    })?;
-    route.pricing.for_request(body).map_err(|why| {
-        ApiError::invalid(
-            StatusCode::BAD_REQUEST,
-            "nullgate_request_not_priced",
-            format!("the gateway cannot price this request: {why}"),
-        )
     })
-}
-
-/// Pays for and sends the request, and turns the gateway's answer into the agent's.
-async fn pay<P: Payer>(
-    payer: &P,
-    request: PaidRequest,
-    stream: bool,
-) -> Result<Response, ApiError> {
-    let answer = payer
-        .pay(request)
-        .await
-        .map_err(|error| ApiError::from_pay_error(&error))?;
-    Ok(respond(answer, stream))
-}
-
-/// The agent's answer: the gateway's status, content type and body, with `cache-control:
-/// no-cache` for a stream, and the charge and class in `x-nullgate-*` headers. No other
-/// response header is passed on.
-fn respond(answer: PaidResponse, stream: bool) -> Response {
-    let PaidResponse {
-        status,
-        headers,
-        body,
-        receipt,
-        class_cost,
-    } = answer;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_static(if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            })
-        });
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let out = response.headers_mut();
-    out.insert(header::CONTENT_TYPE, content_type);
-    if stream {
-        out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    }
-    out.insert(CHARGED, HeaderValue::from(receipt.charge));
-    out.insert(CLASS, HeaderValue::from(class_cost));
-    response
-}
-
-/// Any other method or path, in OpenAI's words for it.
-async fn not_found(method: Method, uri: Uri) -> Response {
-    ApiError::invalid(
-        StatusCode::NOT_FOUND,
-        "nullgate_unknown_url",
-        format!(
-            "Invalid URL ({method} {}): the nullgate proxy serves POST {CHAT} and GET {MODELS}",
-            uri.path()
-        ),
-    )
-    .into_response()
 }

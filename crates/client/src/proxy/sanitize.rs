@@ -4,12 +4,7 @@
 use axum::http::StatusCode;
 use serde_json::{Map, Value, error::Category};
 
-use super::error::ApiError;
-
-/// Body fields removed from every chat request: each is an identifier for the end user, the
-/// caller's own tags, or a cache key that links requests sharing it.
-pub(super) const REMOVED_FIELDS: [&str; 4] =
-    ["user", "metadata", "safety_identifier", "prompt_cache_key"];
+use super::{error::ApiError, forward::JsonApi};
 
 /// The content type of every body the proxy forwards: its own serialisation.
 const JSON: &[u8] = b"application/json";
@@ -29,18 +24,19 @@ pub(super) fn forward_headers(signed_headers: &[String], has_body: bool) -> Vec<
     headers
 }
 
-/// A chat request body, parsed, with [`REMOVED_FIELDS`] taken out and `"store": false` put
-/// in (OpenAI keeps requests with `store: true` for distillation and evals, under the
-/// gateway's account but with the content readable later).
-pub(super) fn chat_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+/// A JSON request body for `api`, parsed, with its [`JsonApi::removed`] fields taken out,
+/// `"store": false` put in where the API has `store` (OpenAI keeps requests with
+/// `store: true` for distillation and evals, under the gateway's account but with the content
+/// readable later), and refused if it carries one of the [`JsonApi::refused`] fields.
+pub(super) fn json_body(bytes: &[u8], api: &JsonApi) -> Result<Map<String, Value>, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::invalid(
             StatusCode::BAD_REQUEST,
             "nullgate_invalid_json",
             format!(
-                "the request body is not valid JSON ({}); the proxy expects an OpenAI chat \
-                 completions request",
-                describe(&e)
+                "the request body is not valid JSON ({}); the proxy expects {}",
+                describe(&e),
+                api.what
             ),
         )
     })?;
@@ -48,13 +44,25 @@ pub(super) fn chat_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
         return Err(ApiError::invalid(
             StatusCode::BAD_REQUEST,
             "nullgate_invalid_json",
-            "the request body must be a JSON object (an OpenAI chat completions request)",
+            format!("the request body must be a JSON object ({})", api.what),
         ));
     };
-    for name in REMOVED_FIELDS {
-        fields.remove(name);
+    for &(name, why) in api.refused {
+        if fields.get(name).is_some_and(|value| !value.is_null()) {
+            return Err(ApiError::invalid(
+                StatusCode::BAD_REQUEST,
+                "nullgate_field_refused",
+                format!("the nullgate proxy does not forward '{name}': {why}"),
+            )
+            .with_param(name));
+        }
     }
-    fields.insert("store".to_owned(), Value::Bool(false));
+    for name in api.removed {
+        fields.remove(*name);
+    }
+    if api.store_false {
+        fields.insert("store".to_owned(), Value::Bool(false));
+    }
     Ok(fields)
 }
 
@@ -80,8 +88,11 @@ fn describe(error: &serde_json::Error) -> String {
 mod tests {
     use super::*;
 
+    use crate::proxy::{anthropic, openai};
+
     #[test]
     fn strips_identifiers_and_forces_store_false() {
+        let chat_body = |body: &[u8]| json_body(body, &openai::CHAT);
         let fields = chat_body(
             br#"{"model":"m","messages":[{"role":"user","content":"hi","user":"kept"}],
                 "user":"u-1","metadata":{"a":"b"},"safety_identifier":"s","prompt_cache_key":"k",
@@ -94,6 +105,56 @@ mod tests {
         );
         assert!(chat_body(b"[1]").is_err());
         assert!(chat_body(b"{").is_err());
+    }
+
+    #[test]
+    fn each_api_loses_its_own_identifiers() {
+        let fields = json_body(
+            br#"{"model":"m","input":"hi","user":"u","encoding_format":"float"}"#,
+            &openai::EMBEDDINGS,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(serialise(&fields)).unwrap(),
+            r#"{"encoding_format":"float","input":"hi","model":"m"}"#
+        );
+        let fields = json_body(
+            br#"{"model":"m","max_tokens":5,"messages":[],"metadata":{"user_id":"u-1"}}"#,
+            &anthropic::MESSAGES,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(serialise(&fields)).unwrap(),
+            r#"{"max_tokens":5,"messages":[],"model":"m"}"#
+        );
+        let fields = json_body(
+            br#"{"model":"m","input":"hi","user":"u","prompt_cache_key":"k","store":true}"#,
+            &openai::RESPONSES,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(serialise(&fields)).unwrap(),
+            r#"{"input":"hi","model":"m","store":false}"#
+        );
+    }
+
+    #[test]
+    fn fields_that_link_requests_are_refused() {
+        for body in [
+            &br#"{"model":"m","input":"hi","previous_response_id":"resp_1"}"#[..],
+            br#"{"model":"m","input":"hi","conversation":"conv_1"}"#,
+        ] {
+            let error = json_body(body, &openai::RESPONSES).unwrap_err();
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        }
+        // Null is the same as absent.
+        assert!(
+            json_body(
+                br#"{"model":"m","input":"hi","previous_response_id":null}"#,
+                &openai::RESPONSES
+            )
+            .is_ok()
+        );
     }
 
     #[test]

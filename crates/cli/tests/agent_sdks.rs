@@ -1,11 +1,18 @@
-//! Issue 10's acceptance test: `nullgate demo --serve` (chain, vault, gateway in front of the
-//! example upstream, relay, wallet, proxy) answered through its proxy by the official `openai`
-//! Python package (`base_url`) and by `curl`, one unstreamed and one streamed chat completion
-//! each, the unstreamed ones charged.
+//! The agent SDKs against `nullgate demo --serve` (chain, vault, gateway in front of the
+//! example upstream, relay, wallet, proxy), each pointed at its proxy and checked for answer
+//! and charge:
 //!
-//! The Python part needs `$NULLGATE_PYTHON`, a virtualenv with `openai` (`.ci/steps/10-python.sh`
-//! makes one and `.ci/run` sets it); without it that part is skipped with a message, unless
-//! `NULLGATE_REQUIRE_PYTHON_SDK` is set (CI), when its absence fails.
+//! - the official `openai` Python package (`base_url = …/v1`): chat completions unstreamed
+//!   and streamed, the Responses API unstreamed and streamed, embeddings;
+//! - the official `anthropic` package (`base_url` = the proxy's root): messages unstreamed
+//!   and streamed;
+//! - the `ollama` package (`host` = the proxy's root): the model list, chat unstreamed and
+//!   streamed, generate;
+//! - `curl`: one unstreamed and one streamed chat completion.
+//!
+//! The Python part needs `$NULLGATE_PYTHON`, a virtualenv with the three packages
+//! (`.ci/steps/10-python.sh` makes one and `.ci/run` sets it); without it that part is skipped
+//! with a message, unless `NULLGATE_REQUIRE_PYTHON_SDK` is set (CI), when its absence fails.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -301,37 +308,63 @@ fn curl_streamed(url: &str) {
     );
 }
 
+/// Runs `tests/sdk/<script>` with `arg`; its one-line JSON summary.
+fn run_script(python: &std::path::Path, script: &str, arg: &str, demo: &Demo) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(script);
+    let out = Command::new(python)
+        .arg(&path)
+        .arg(arg)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{} {script} {arg} failed ({}):\nstdout: {stdout}\nstderr: {}\ndemo stderr:\n{}",
+        python.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        demo.stderr()
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{script} printed no JSON summary ({e}): {stdout}"));
+    println!("{script}: {summary}");
+    summary
+}
+
+/// `summary[a][b]…` as a positive integer, or the test fails naming it.
+fn charged(summary: &serde_json::Value, path: &[&str]) -> u64 {
+    let value = path.iter().fold(summary, |v, key| &v[key]);
+    match value.as_u64() {
+        Some(n) if n > 0 => n,
+        _ => panic!("{} is not a positive charge in {summary}", path.join(".")),
+    }
+}
+
 #[test]
-fn openai_sdk_and_curl_through_the_demo_proxy() {
+fn agent_sdks_and_curl_through_the_demo_proxy() {
     // Looked up first: under NULLGATE_REQUIRE_PYTHON_SDK its absence fails before the demo starts.
     let python = python();
     let (mut demo, url) = Demo::start();
+    let root = url.trim_end_matches("/v1");
     println!("demo proxy at {url}");
 
     if let Some(python) = python {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/openai_check.py");
-        let out = Command::new(&python)
-            .arg(&script)
-            .arg(&url)
-            .output()
-            .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let openai = run_script(&python, "openai_check.py", &url, &demo);
+        for call in ["unstreamed", "responses", "embeddings"] {
+            charged(&openai, &[call, "charged"]);
+        }
+        let anthropic = run_script(&python, "anthropic_check.py", root, &demo);
+        for call in ["unstreamed", "streamed"] {
+            charged(&anthropic, &[call, "charged"]);
+        }
+        let ollama = run_script(&python, "ollama_check.py", root, &demo);
+        charged(&ollama, &["charged"]);
         assert!(
-            out.status.success(),
-            "{} {} {url} failed ({}):\nstdout: {stdout}\nstderr: {}\ndemo stderr:\n{}",
-            python.display(),
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            demo.stderr()
+            ollama["chat_streamed"]["parts"].as_u64().unwrap_or(0) > 1,
+            "{ollama}"
         );
-        let summary: serde_json::Value = serde_json::from_str(stdout.trim())
-            .unwrap_or_else(|e| panic!("openai_check.py printed no JSON summary ({e}): {stdout}"));
-        assert!(
-            summary["unstreamed"]["charged"].as_u64().unwrap_or(0) > 0,
-            "{summary}"
-        );
-        println!("openai SDK: {summary}");
     }
     demo.assert_running();
 
