@@ -59,3 +59,49 @@ pub struct Deposit {
     /// The expiry, hours since the Unix epoch.
     pub expiry: u32,
 }
+
+/// The notes a spend hides among (PROTOCOL §9): deposited, still Active (no exit begun, not
+/// closed, slashed or claimed), and unexpired. Built from the vault's events in order.
+#[derive(Clone, Debug, Default)]
+pub struct AnonymitySet {
+    /// `note_id → expiry` (hours) of every note still Active.
+    active: std::collections::BTreeMap<u32, u32>,
+}
+
+impl AnonymitySet {
+    /// The set of the events `events`, in the order they were emitted.
+    pub fn of(events: &[LoggedEvent]) -> Self {
+        let mut set = Self::default();
+        for event in events {
+            set.observe(event);
+        }
+        set
+    }
+
+    /// Takes one more event into account.
+    pub fn observe(&mut self, event: &LoggedEvent) {
+        match &event.event {
+            NoteVaultEvents::NoteDeposited(e) => {
+                self.active.insert(e.noteId, e.expiry);
+            }
+            NoteVaultEvents::ExitInitiated(e) => {
+                self.active.remove(&e.noteId);
+            }
+            NoteVaultEvents::NoteClosed(e) => {
+                self.active.remove(&e.noteId);
+            }
+            NoteVaultEvents::NoteSlashed(e) => {
+                self.active.remove(&e.noteId);
+            }
+            NoteVaultEvents::NoteExpired(e) => {
+                self.active.remove(&e.noteId);
+            }
+            _ => {}
+        }
+    }
+
+    /// How many Active notes are unexpired at `hour` (hours since the Unix epoch).
+    pub fn size_at(&self, hour: u32) -> usize {
+        self.active.values().filter(|&&expiry| expiry > hour).count()
+    }
+}

@@ -29,7 +29,7 @@ pub use alloy::signers::local::PrivateKeySigner;
 pub use dev::{DevChain, dev_signers};
 pub use embedded::EmbeddedLedger;
 pub use error::ChainError;
-pub use events::{Deposit, LoggedEvent, VaultEvent};
+pub use events::{AnonymitySet, Deposit, LoggedEvent, VaultEvent};
 pub use ledger::{BlockInfo, BlockRef, Ledger, Receipt};
 pub use params::{KeyHashes, VaultParams};
 pub use rpc::{Finality, RpcLedger};

@@ -6,7 +6,7 @@ mod common;
 use alloy::primitives::{Address, Bytes, U256, address};
 use common::{Harness, deploy, genesis_exit, secret};
 use nullgate_chain::{
-    BlockRef, ChainError, NoteStatus, TreeSync, Vault, bindings::NoteVault, dev_signers, digest,
+    AnonymitySet, BlockRef, ChainError, NoteStatus, TreeSync, Vault, bindings::NoteVault, dev_signers, digest,
     events::Deposit,
 };
 use nullgate_zk::{Fr, derive, note::Note, rln, tree::NoteTree};
@@ -70,6 +70,7 @@ async fn exit_then_finalize_pays(h: Harness) {
     let vault = deploy(&h).await;
     let note = deposit(&h, &vault, 1, 5_000).await;
     let (exit, _) = genesis_exit(vault.dom().await.unwrap(), note, 3_000, RECIPIENT, 0);
+    assert_eq!(anonymity(&h, &vault, note.expiry - 1).await, 1);
 
     // The same proof for another recipient or payout is refused.
     let mut other = exit.clone();
@@ -96,6 +97,8 @@ async fn exit_then_finalize_pays(h: Harness) {
         .await
         .expect("initiateExit");
     eprintln!("[{}] initiateExit gas {}", h.name, receipt.gas_used);
+    // An exiting note no longer hides a spend.
+    assert_eq!(anonymity(&h, &vault, note.expiry - 1).await, 0);
     assert!(
         receipt.gas_used <= INITIATE_EXIT_GAS_TARGET,
         "[{}] initiateExit used {} gas (TARGETS.md: ≤ {INITIATE_EXIT_GAS_TARGET})",
@@ -161,6 +164,7 @@ async fn close_with_clearance_pays_at_once(h: Harness) {
         .close_with_clearance(h.account(1), &exit, sign(&signers[0], digest))
         .await
         .expect("closeWithClearance");
+    assert_eq!(anonymity(&h, &vault, note.expiry - 1).await, 0);
     assert_eq!(
         h.ledger.balance(RECIPIENT).await.unwrap() - before,
         U256::from(2_500u64) * vault.unit_size()
@@ -169,10 +173,21 @@ async fn close_with_clearance_pays_at_once(h: Harness) {
     assert_eq!(vault.treasury_credit().await.unwrap(), U256::from(500u64));
 }
 
+/// The anonymity set at `hour` over everything final.
+async fn anonymity(h: &Harness, vault: &Vault, hour: u32) -> usize {
+    h.finalize_all().await;
+    let head = h.ledger.finalized().await.unwrap().number;
+    AnonymitySet::of(&vault.events(0, head).await.unwrap()).size_at(hour)
+}
+
 /// deposit → slash with the secret credits all of `D` to the treasury, which withdraws it.
 async fn slash_credits_treasury(h: Harness) {
     let vault = deploy(&h).await;
     let note = deposit(&h, &vault, 2, 4_000).await;
+    let other = deposit(&h, &vault, 3, 4_000).await;
+    // Both hide a spend until they expire.
+    assert_eq!(anonymity(&h, &vault, note.expiry - 1).await, 2);
+    assert_eq!(anonymity(&h, &vault, note.expiry).await, 0);
     assert_eq!(
         revert_name(vault.slash(h.account(3), &secret(999)).await),
         "UnknownNote"
@@ -188,6 +203,8 @@ async fn slash_credits_treasury(h: Harness) {
         receipt.gas_used
     );
     assert_eq!(status(&vault, &note).await, NoteStatus::Slashed);
+    // A slashed note hides nothing any more.
+    assert_eq!(anonymity(&h, &vault, other.expiry - 1).await, 1);
     assert_eq!(vault.treasury_credit().await.unwrap(), U256::from(4_000u64));
     assert_eq!(
         revert_name(vault.slash(h.account(3), &note.secret).await),
@@ -290,6 +307,8 @@ async fn expired_note_is_claimed(h: Harness) {
         .await
         .expect("claimExpired");
     assert_eq!(status(&vault, &note).await, NoteStatus::Expired);
+    // Claimed: gone from the set even for an hour before its expiry.
+    assert_eq!(anonymity(&h, &vault, note.expiry - 1).await, 0);
     assert_eq!(vault.treasury_credit().await.unwrap(), U256::from(2_000u64));
 }
 
