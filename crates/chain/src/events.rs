@@ -102,6 +102,9 @@ impl AnonymitySet {
 
     /// How many Active notes are unexpired at `hour` (hours since the Unix epoch).
     pub fn size_at(&self, hour: u32) -> usize {
-        self.active.values().filter(|&&expiry| expiry > hour).count()
+        self.active
+            .values()
+            .filter(|&&expiry| expiry > hour)
+            .count()
     }
 }

@@ -6,8 +6,8 @@ mod common;
 use alloy::primitives::{Address, Bytes, U256, address};
 use common::{Harness, deploy, genesis_exit, secret};
 use nullgate_chain::{
-    AnonymitySet, BlockRef, ChainError, NoteStatus, TreeSync, Vault, bindings::NoteVault, dev_signers, digest,
-    events::Deposit,
+    AnonymitySet, BlockRef, ChainError, NoteStatus, TreeSync, Vault, bindings::NoteVault,
+    dev_signers, digest, events::Deposit,
 };
 use nullgate_zk::{Fr, derive, note::Note, rln, tree::NoteTree};
 

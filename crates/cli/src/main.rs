@@ -17,6 +17,7 @@ mod setup;
 mod stack;
 mod stats;
 mod vault;
+mod wallet;
 
 use clap::{Parser, Subcommand};
 
@@ -58,6 +59,10 @@ enum Command {
     /// Operator: deploy a vault (embedded chain or --rpc-url) and print its parameters.
     #[command(subcommand)]
     Vault(vault::Command),
+    /// The user's notes: create a wallet, deposit into notes, see balances and the
+    /// anonymity set.
+    #[command(subcommand)]
+    Wallet(wallet::Command),
 }
 
 /// What `nullgate bench` measures.
@@ -103,6 +108,7 @@ fn main() -> anyhow::Result<()> {
         Command::Relay(args) => relay::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Vault(command) => vault::run(command),
+        Command::Wallet(command) => wallet::run(command),
         Command::Directory(args) => mixnet::run_directory(args),
         Command::Mixnode(args) => mixnet::run_mixnode(args),
         Command::Mixnet(mixnet::MixnetCommand::Init(args)) => mixnet::run_init(args),

@@ -1,5 +1,5 @@
 //! `nullgate vault`: the operator deploys a vault and reads its parameters back, on the
-//! embedded chain or any JSON-RPC endpoint. (User commands come with the wallet.)
+//! embedded chain or any JSON-RPC endpoint. (The user's commands are `nullgate wallet`.)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub(crate) enum Command {
 
 /// Where the chain is.
 #[derive(Debug, clap::Args)]
-struct ChainArgs {
+pub(crate) struct ChainArgs {
     /// A JSON-RPC endpoint (anvil, an L2, mainnet). Without it: the embedded chain.
     #[arg(long)]
     rpc_url: Option<String>,
@@ -147,13 +147,13 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
 }
 
 /// An opened chain: the ledger, the sender, and the embedded chain to snapshot if any.
-struct Opened {
-    ledger: Arc<dyn Ledger>,
-    sender: Address,
+pub(crate) struct Opened {
+    pub(crate) ledger: Arc<dyn Ledger>,
+    pub(crate) sender: Address,
     embedded: Option<(Arc<EmbeddedLedger>, PathBuf)>,
 }
 
-fn open(args: &ChainArgs) -> anyhow::Result<Opened> {
+pub(crate) fn open(args: &ChainArgs) -> anyhow::Result<Opened> {
     let private_key = match &args.private_key_file {
         Some(path) => Some(
             std::fs::read_to_string(path)
@@ -214,7 +214,8 @@ fn open(args: &ChainArgs) -> anyhow::Result<Opened> {
 }
 
 impl Opened {
-    fn save(&self) -> anyhow::Result<()> {
+    /// Writes the embedded chain's snapshot, if the command runs on one.
+    pub(crate) fn save(&self) -> anyhow::Result<()> {
         if let Some((chain, path)) = &self.embedded {
             chain.save_snapshot(path)?;
             eprintln!("embedded chain saved to {}", path.display());

@@ -17,7 +17,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use nullgate_chain::{Address, BlockRef, NoteStatus as ChainStatus, Vault};
+use nullgate_chain::{Address, BlockRef, NoteRecord, NoteStatus as ChainStatus, Vault};
 use nullgate_net::{HttpRequest, HttpResponse, IsolationId, Transport};
 use nullgate_protocol::{
     credential::{ProofContext, UnsignedCredential},
@@ -41,7 +41,7 @@ use crate::{
     journal::{Journal, JournalEntry},
     paid::{PaidRequest, PaidResponse, PayError, Payer},
     trust::{ChainView, TrustError, Trusted, fetch_tree},
-    wallet::{NoteEntry, NoteState, NoteStatus, Wallet},
+    wallet::{NoteEntry, NoteState, NoteStatus, Wallet, WalletError},
 };
 
 /// How a client behaves.
@@ -244,17 +244,10 @@ impl<T: Transport + 'static> Client<T> {
     /// Deposits one note per amount from `from` in one transaction. The secrets are in the
     /// wallet, fsynced, before the transaction is sent, so a crash cannot lose a deposit.
     pub async fn deposit(&self, from: Address, amounts: &[u64]) -> Result<(), PayError> {
-        let mut notes = Vec::new();
+        let notes;
         {
             let mut wallet = self.inner.wallet();
-            for &amount in amounts {
-                let secret = random_secret();
-                let slot = wallet
-                    .add_note(NoteEntry::new(secret, amount))
-                    .map_err(wallet_error)?;
-                self.inner.journal.prepare(slot).map_err(wallet_error)?;
-                notes.push((note::commitment(&secret), amount));
-            }
+            notes = add_pending_notes(&mut wallet, &self.inner.journal, amounts)?;
             let mut slots = self.inner.slots();
             while slots.len() < wallet.notes().len() {
                 slots.push(Slot::default());
@@ -290,16 +283,8 @@ impl<T: Transport + 'static> Client<T> {
                     BlockRef::Number(finalized.number),
                 )
                 .await?;
-            if record.status == ChainStatus::Active {
-                inner
-                    .wallet()
-                    .update(slot, |n| {
-                        n.note_id = Some(record.note_id);
-                        n.expiry = Some(record.expiry);
-                        n.status = NoteStatus::Active;
-                    })
-                    .map_err(|e| TrustError::Gateway(format!("wallet: {e}")))?;
-            }
+            activate(&mut inner.wallet(), slot, &record)
+                .map_err(|e| TrustError::Gateway(format!("wallet: {e}")))?;
         }
         let (count, _) = inner
             .vault
@@ -618,6 +603,48 @@ impl<T: Transport + 'static> Client<T> {
 
 /// A uniformly random non-zero note secret from the OS generator (rejection sampling
 /// below `p` keeps it uniform).
+/// Adds one Pending note per amount to `wallet`, secrets from the OS CSPRNG, each with its
+/// journal slot; all fsynced before it returns, so that a crash after the deposit
+/// transaction is sent cannot lose a note. Returns `(commitment, amount)` to deposit.
+pub fn add_pending_notes(
+    wallet: &mut Wallet,
+    journal: &Journal,
+    amounts: &[u64],
+) -> Result<Vec<(Fr, u64)>, PayError> {
+    let mut notes = Vec::with_capacity(amounts.len());
+    for &amount in amounts {
+        let secret = random_secret();
+        let slot = wallet
+            .add_note(NoteEntry::new(secret, amount))
+            .map_err(wallet_error)?;
+        journal.prepare(slot).map_err(wallet_error)?;
+        notes.push((note::commitment(&secret), amount));
+    }
+    Ok(notes)
+}
+
+/// Makes the Pending note in `slot` Active with its `note_id` and expiry, if `record` (the
+/// chain's, at a finalised block) says its deposit is Active. Returns whether it did.
+pub fn activate(
+    wallet: &mut Wallet,
+    slot: usize,
+    record: &NoteRecord,
+) -> Result<bool, WalletError> {
+    if record.status != ChainStatus::Active
+        || wallet
+            .note(slot)
+            .is_none_or(|n| n.status != NoteStatus::Pending)
+    {
+        return Ok(false);
+    }
+    wallet.update(slot, |n| {
+        n.note_id = Some(record.note_id);
+        n.expiry = Some(record.expiry);
+        n.status = NoteStatus::Active;
+    })?;
+    Ok(true)
+}
+
 fn random_secret() -> Fr {
     use rand::RngCore;
     loop {
