@@ -93,6 +93,8 @@ struct Summary {
     gateway_reservations: u64,
     gateway_tables: Vec<String>,
     notes: Vec<(u64, u32)>,
+    /// Active, unexpired notes in the vault (PROTOCOL §9; the demo's threshold is off).
+    anonymity_set: Option<usize>,
     seconds: f64,
     dir: String,
 }
@@ -250,6 +252,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
             .iter()
             .map(|n| (n.state.balance, n.state.index))
             .collect(),
+        anonymity_set: client.anonymity_set(),
         seconds: started.elapsed().as_secs_f64(),
         dir: dir.display().to_string(),
     };
@@ -420,6 +423,14 @@ fn print_table(s: &Summary, calls: &[Call]) {
                 .map(|(b, m)| format!("{b}@{m}"))
                 .collect::<Vec<_>>()
                 .join(", "),
+        ),
+        (
+            "anonymity set",
+            format!(
+                "{} notes (the threshold is off: this chain has one user)",
+                s.anonymity_set
+                    .map_or("not synced".to_owned(), |n| n.to_string())
+            ),
         ),
         ("total time", format!("{:.1} s", s.seconds)),
     ];

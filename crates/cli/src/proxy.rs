@@ -11,6 +11,7 @@
 //! request_proving_key = "keys/request.pk"   # from `nullgate setup`; hash checked on chain
 //! default_class = 1                   # class index credentials are pre-generated for
 //! sync_ms = 2000                      # how often the chain and tree are followed
+//! min_anonymity = 8                   # refuse to spend among fewer Active notes (§9)
 //! [proxy]                             # listen (default 127.0.0.1:8787), max_body_bytes
 //! listen = "127.0.0.1:8787"           # (4 MiB), default_max_tokens (1024)
 //! ```
@@ -57,6 +58,8 @@ struct ProxyFile {
     default_class: u8,
     #[serde(default = "default_sync")]
     sync_ms: u64,
+    #[serde(default = "default_min_anonymity")]
+    min_anonymity: usize,
     #[serde(default)]
     proxy: ProxyConfig,
 }
@@ -69,6 +72,9 @@ fn default_class() -> u8 {
 }
 fn default_sync() -> u64 {
     2000
+}
+fn default_min_anonymity() -> usize {
+    crate::wallet::DEFAULT_MIN_ANONYMITY
 }
 
 /// Runs the proxy until interrupted.
@@ -136,6 +142,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 authority: file.gateway.clone(),
                 default_class: file.default_class,
                 in_progress_retries: 8,
+                min_anonymity: file.min_anonymity,
             },
         )?;
         client.sync().await?;

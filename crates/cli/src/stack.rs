@@ -189,6 +189,8 @@ pub(crate) async fn start(args: &StackOptions) -> anyhow::Result<Stack> {
             authority: DEV_AUTHORITY.into(),
             default_class: chat_class,
             in_progress_retries: 8,
+            // One user's demo chain: its own notes are the whole vault.
+            min_anonymity: 0,
         },
     )?;
     let depositor = dev.ledger.accounts()[1];

@@ -31,9 +31,7 @@ use crate::{
     vault::{ChainArgs, Opened, open},
 };
 
-/// The smallest anonymity set spent from by default: a spend among fewer notes than this
-/// narrows down who made it too far.
-pub(crate) const DEFAULT_MIN_ANONYMITY: usize = 8;
+pub(crate) use nullgate_client::client::DEFAULT_MIN_ANONYMITY;
 
 /// Warn about notes that expire within this many days.
 const EXPIRY_WARNING_DAYS: u32 = 14;

@@ -17,7 +17,9 @@ use std::{
 };
 
 use bytes::Bytes;
-use nullgate_chain::{Address, BlockRef, NoteRecord, NoteStatus as ChainStatus, Vault};
+use nullgate_chain::{
+    Address, AnonymitySet, BlockRef, NoteRecord, NoteStatus as ChainStatus, Vault,
+};
 use nullgate_net::{HttpRequest, HttpResponse, IsolationId, Transport};
 use nullgate_protocol::{
     credential::{ProofContext, UnsignedCredential},
@@ -54,6 +56,25 @@ pub struct ClientConfig {
     pub default_class: u8,
     /// How often a 503 "still running" is retried before the note is held for later.
     pub in_progress_retries: u32,
+    /// The fewest Active, unexpired notes in the vault a request may hide among (PROTOCOL
+    /// §9); below it every request is refused with [`PayError::TooFewNotes`]. 0 turns the
+    /// rule off (a one-user demo chain).
+    pub min_anonymity: usize,
+}
+
+/// The default [`ClientConfig::min_anonymity`]: a request among fewer notes than this narrows
+/// down who made it too far.
+pub const DEFAULT_MIN_ANONYMITY: usize = 8;
+
+/// The anonymity set as [`Client::sync`] follows it: the vault's events up to the newest
+/// finalised block, folded.
+#[derive(Debug, Default)]
+struct Anonymity {
+    set: AnonymitySet,
+    /// The first block not yet read.
+    next_block: u64,
+    /// The set's size at the last sync; `None` before the first.
+    size: Option<usize>,
 }
 
 /// A credential proven ahead of its request (§5 steps 1–5).
@@ -151,6 +172,7 @@ struct Inner<T> {
     view: RwLock<Option<ChainView>>,
     slots: Mutex<Vec<Slot>>,
     stats: Mutex<ClientStats>,
+    anonymity: Mutex<Anonymity>,
     freed: tokio::sync::Notify,
 }
 
@@ -217,9 +239,16 @@ impl<T: Transport + 'static> Client<T> {
                 view: RwLock::new(None),
                 slots: Mutex::new(slots),
                 stats: Mutex::new(ClientStats::default()),
+                anonymity: Mutex::new(Anonymity::default()),
                 freed: tokio::sync::Notify::new(),
             }),
         })
+    }
+
+    /// The Active, unexpired notes in the vault at the last sync (PROTOCOL §9); `None`
+    /// before the first.
+    pub fn anonymity_set(&self) -> Option<usize> {
+        self.inner.anonymity().size
     }
 
     /// What the client measured so far.
@@ -291,6 +320,22 @@ impl<T: Transport + 'static> Client<T> {
             .deposit_state(BlockRef::Number(finalized.number))
             .await?;
         let hour = u32::try_from(finalized.timestamp / 3600).unwrap_or(u32::MAX);
+        let next_block = inner.anonymity().next_block;
+        if next_block <= finalized.number {
+            let events = inner.vault.events(next_block, finalized.number).await?;
+            let mut anonymity = inner.anonymity();
+            // Another sync may have read them meanwhile: fold each block once.
+            if anonymity.next_block == next_block {
+                for event in &events {
+                    anonymity.set.observe(event);
+                }
+                anonymity.next_block = finalized.number + 1;
+            }
+        }
+        {
+            let mut anonymity = inner.anonymity();
+            anonymity.size = Some(anonymity.set.size_at(hour));
+        }
         let stale = inner
             .view
             .read()
@@ -368,6 +413,11 @@ impl<T: Transport + 'static> Client<T> {
         let class_cost = prices
             .class(request.class_index)
             .ok_or(PayError::NoSuchClass(request.class_index))?;
+        let min = inner.config.min_anonymity;
+        let active = inner.anonymity().size.unwrap_or(0);
+        if active < min {
+            return Err(PayError::TooFewNotes { active, min });
+        }
         let slot = loop {
             match inner.take_note(class_cost)? {
                 Some(slot) => break slot,
@@ -722,6 +772,10 @@ fn strip_nullgate_events(body: &Bytes) -> Bytes {
 impl<T: Transport + 'static> Inner<T> {
     fn wallet(&self) -> std::sync::MutexGuard<'_, Wallet> {
         self.wallet.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn anonymity(&self) -> std::sync::MutexGuard<'_, Anonymity> {
+        self.anonymity.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, Vec<Slot>> {

@@ -49,6 +49,17 @@ pub enum PayError {
         /// Why.
         reason: String,
     },
+    /// Too few notes in the vault to hide a request among (PROTOCOL §9): nothing is spent
+    /// until more deposits arrive.
+    #[error(
+        "refusing to spend: the vault has {active} Active, unexpired notes and a request needs          at least {min} to hide among (min_anonymity); wait for more deposits"
+    )]
+    TooFewNotes {
+        /// Active, unexpired notes in the vault at the last sync.
+        active: usize,
+        /// The configured threshold.
+        min: usize,
+    },
     /// The class index is not one of the vault's cost classes.
     #[error("cost class index {0} does not exist in this vault")]
     NoSuchClass(u8),

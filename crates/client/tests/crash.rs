@@ -4,6 +4,8 @@
 //! exactly the journalled bytes, ends with the right state, and never sends a different
 //! request at that index. The gateway, chain and upstream are real; the network in between
 //! is a recording transport that can lose one response (as a dropped connection would).
+//!
+//! The same harness checks the anonymity threshold (PROTOCOL §9): below it nothing is sent.
 
 use std::{
     path::Path,
@@ -17,7 +19,7 @@ use std::{
 use bytes::Bytes;
 use nullgate_client::{
     client::{Client, ClientConfig},
-    paid::PaidRequest,
+    paid::{PaidRequest, PayError},
     trust::trust,
     wallet::{VaultId, Wallet},
 };
@@ -112,6 +114,14 @@ async fn world() -> World {
 }
 
 async fn client(world: &World, wallet: Wallet) -> Client<Network> {
+    client_with_threshold(world, wallet, 0).await
+}
+
+async fn client_with_threshold(
+    world: &World,
+    wallet: Wallet,
+    min_anonymity: usize,
+) -> Client<Network> {
     let trusted = trust(
         &world.dev.vault,
         &world.dev.request_key,
@@ -130,6 +140,7 @@ async fn client(world: &World, wallet: Wallet) -> Client<Network> {
             authority: DEV_AUTHORITY.into(),
             default_class: 1,
             in_progress_retries: 4,
+            min_anonymity,
         },
     )
     .unwrap()
@@ -316,4 +327,42 @@ async fn client_after_restart(world: &World, wallet: Wallet) -> Client<Network> 
     let client = client(world, wallet).await;
     synced(&client).await;
     client
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn below_the_anonymity_threshold_nothing_is_spent() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = world
+        .dev
+        .vault
+        .summary()
+        .await
+        .unwrap()
+        .deployment()
+        .unwrap();
+    let id = VaultId {
+        chain_id: deployment.chain_id,
+        vault: deployment.vault,
+    };
+    let client = client_with_threshold(&world, Wallet::create(dir.path(), id).unwrap(), 2).await;
+    // Before the first sync the set is unknown, and nothing is spent either.
+    assert_eq!(client.anonymity_set(), None);
+    client.deposit(world.dev.operator, &[50_000]).await.unwrap();
+    synced(&client).await;
+    assert_eq!(client.anonymity_set(), Some(1));
+    let error = client.prepare(&chat()).await.unwrap_err();
+    assert!(
+        matches!(error, PayError::TooFewNotes { active: 1, min: 2 }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("wait for more deposits"));
+    assert!(world.network.sent.lock().unwrap().is_empty());
+    assert_eq!(client.notes()[0].state.index, 0);
+
+    // A second note in the vault: two to hide among, enough.
+    client.deposit(world.dev.operator, &[50_000]).await.unwrap();
+    synced(&client).await;
+    assert_eq!(client.anonymity_set(), Some(2));
+    client.pay_request(chat()).await.unwrap();
 }

@@ -626,7 +626,7 @@ async fn models_are_listed_through_the_payer() {
 #[tokio::test]
 async fn payment_failures_become_openai_errors() {
     type Case = (fn() -> PayError, u16, &'static str);
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         (
             || PayError::NoNote {
                 class_cost: 10_000,
@@ -654,6 +654,11 @@ async fn payment_failures_become_openai_errors() {
             "server_error",
         ),
         (|| PayError::Wallet("disk full".into()), 500, "server_error"),
+        (
+            || PayError::TooFewNotes { active: 3, min: 8 },
+            503,
+            "server_error",
+        ),
     ];
     for (make, status, kind) in cases {
         let payer = TestPayer::answering(price_list(true), Box::new(move |_| Err(make())));

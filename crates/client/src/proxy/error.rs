@@ -95,6 +95,7 @@ impl ApiError {
     ///   message ("deposit more or wait") when the retries run out. A 402 would be exact for
     ///   an empty wallet but is not retried, and the core does not say which of the two it is.
     /// - `Refused` → the gateway's own status (a 4xx or 5xx; anything else becomes 502).
+    /// - `TooFewNotes` → 503: nothing this request can change; it says to wait for deposits.
     /// - `Transport`, `BadReceipt` → 502: the gateway could not be reached, or answered with
     ///   something that does not check out.
     /// - `NoSuchClass`, `Wallet`, `Prover` → 500: a fault on this machine.
@@ -117,6 +118,11 @@ impl ApiError {
                 };
                 (status, kind, "nullgate_refused")
             }
+            PayError::TooFewNotes { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                "nullgate_anonymity_set_too_small",
+            ),
             PayError::Transport(_) => (
                 StatusCode::BAD_GATEWAY,
                 "server_error",
