@@ -42,7 +42,8 @@ enum Command {
     Setup(setup::Args),
     /// Run the gateway in front of a paid API (`--config gateway.toml`).
     Gateway(gateway::Args),
-    /// Run the local OpenAI-compatible proxy over a wallet (`--config proxy.toml`).
+    /// Run the local proxy (OpenAI, Anthropic, Ollama, JSON-RPC) over a wallet
+    /// (`--config proxy.toml`).
     Proxy(proxy::Args),
     /// Run an OHTTP relay: forwards sealed requests to one gateway, strips client metadata.
     Relay(relay::Args),

@@ -1,5 +1,5 @@
-//! `nullgate proxy --config proxy.toml`: the local OpenAI-compatible proxy over a wallet,
-//! sending every call sealed through an OHTTP relay to the gateway.
+//! `nullgate proxy --config proxy.toml`: the local proxy (OpenAI, Anthropic, Ollama, JSON-RPC)
+//! over a wallet, sending every call sealed through an OHTTP relay to the gateway.
 //!
 //! ```toml
 //! wallet = "wallet"                   # the wallet directory (created empty if missing)
