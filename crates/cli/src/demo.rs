@@ -45,6 +45,10 @@ pub(crate) struct Args {
     /// `/v1`).
     #[arg(long)]
     serve: bool,
+    /// After the agent loop, serve the proxy's calls as MCP tools on stdio (for an agent
+    /// host, or a test driving one); the summary goes to stderr, stdout carries MCP only.
+    #[arg(long, conflicts_with_all = ["serve", "json"])]
+    mcp: bool,
     /// A real OpenAI-compatible upstream (Ollama, llama.cpp, vLLM, a hosted API), e.g.
     /// `http://127.0.0.1:11434/v1`, instead of the example server.
     #[arg(long)]
@@ -256,6 +260,13 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         seconds: started.elapsed().as_secs_f64(),
         dir: dir.display().to_string(),
     };
+    if args.mcp {
+        eprintln!(
+            "nullgate demo: {} calls made; serving MCP on stdio",
+            calls.len()
+        );
+        return crate::mcp::serve_stdio(client.clone(), Default::default()).await;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {

@@ -10,6 +10,7 @@ mod bench_zk;
 mod demo;
 mod fetch;
 mod gateway;
+mod mcp;
 mod mixnet;
 mod proxy;
 mod relay;
@@ -45,6 +46,9 @@ enum Command {
     /// Run the local proxy (OpenAI, Anthropic, Ollama, JSON-RPC) over a wallet
     /// (`--config proxy.toml`).
     Proxy(proxy::Args),
+    /// Serve the proxy's calls as MCP tools on stdio (`--config proxy.toml`), for an agent
+    /// host: list the APIs, call one privately, show the balance.
+    Mcp(proxy::Args),
     /// Run an OHTTP relay: forwards sealed requests to one gateway, strips client metadata.
     Relay(relay::Args),
     /// Run the mixnet's directory authority (signed per-epoch directories).
@@ -106,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         Command::Setup(args) => setup::run(args),
         Command::Gateway(args) => gateway::run(args),
         Command::Proxy(args) => proxy::run(args),
+        Command::Mcp(args) => proxy::run_mcp(args),
         Command::Relay(args) => relay::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Vault(command) => vault::run(command),

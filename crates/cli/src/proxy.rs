@@ -79,83 +79,9 @@ fn default_min_anonymity() -> usize {
 
 /// Runs the proxy until interrupted.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.config).with_context(|| {
-        format!(
-            "cannot read {} (see `nullgate proxy --help`)",
-            args.config.display()
-        )
-    })?;
-    let file: ProxyFile = toml::from_str(&text).context("proxy config")?;
-    let base = args.config.parent().map(PathBuf::from).unwrap_or_default();
-    let vault_address: Address = file.vault.parse().context("vault: not an address")?;
+    let (file, base) = read_config(&args.config)?;
     tokio::runtime::Runtime::new()?.block_on(async move {
-        let finality = if file.confirmations == 0 {
-            Finality::FinalizedTag
-        } else {
-            Finality::Confirmations(file.confirmations)
-        };
-        let ledger: Arc<dyn Ledger> =
-            Arc::new(RpcLedger::connect(&file.rpc_url, Vec::new(), finality)?);
-        let vault = Arc::new(Vault::at(ledger, vault_address).await?);
-        let deployment = vault.summary().await?.deployment()?;
-        let key_bytes = std::fs::read(base.join(&file.request_proving_key)).with_context(|| {
-            format!(
-                "cannot read {} (from `nullgate setup`)",
-                file.request_proving_key.display()
-            )
-        })?;
-        let prover = Arc::new(
-            load_prover_key(&key_bytes, Some(&deployment.request_proving_key_hash))
-                .context("the request proving key is not the one the vault pins")?,
-        );
-        let transport = OhttpTransport::through_relay(
-            file.relay.parse().context("relay URL")?,
-            &deployment.ohttp_keys_hash,
-        )
-        .await
-        .context("fetching the gateway's OHTTP key through the relay")?;
-        let trusted = trust(&vault, &prover, &transport, &file.gateway).await?;
-        let dir = base.join(&file.wallet);
-        let wallet = match Wallet::open(&dir) {
-            Ok(opened) => {
-                if let Some(warning) = opened.warning {
-                    eprintln!("warning: {warning}");
-                }
-                opened.wallet
-            }
-            Err(nullgate_client::wallet::WalletError::NotFound { .. }) => Wallet::create(
-                &dir,
-                VaultId {
-                    chain_id: deployment.chain_id,
-                    vault: deployment.vault,
-                },
-            )?,
-            Err(error) => return Err(error.into()),
-        };
-        let client = Client::new(
-            wallet,
-            transport,
-            vault,
-            trusted,
-            prover,
-            ClientConfig {
-                authority: file.gateway.clone(),
-                default_class: file.default_class,
-                in_progress_retries: 8,
-                min_anonymity: file.min_anonymity,
-            },
-        )?;
-        client.sync().await?;
-        let follower = client.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(Duration::from_millis(file.sync_ms.max(100)));
-            loop {
-                ticker.tick().await;
-                if let Err(error) = follower.sync().await {
-                    eprintln!("warning: following the chain failed ({error}); retrying");
-                }
-            }
-        });
+        let client = start(&file, &base).await?;
         let proxy = Proxy::bind(Arc::new(client), file.proxy).await?;
         eprintln!(
             "nullgate proxy on http://{}/v1 (set OPENAI_BASE_URL to it; no API key needed)",
@@ -164,4 +90,102 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         proxy.run(std::future::pending()).await?;
         Ok(())
     })
+}
+
+/// Runs `nullgate mcp` over the same configuration: the MCP server on stdio until the host
+/// closes it.
+pub(crate) fn run_mcp(args: Args) -> anyhow::Result<()> {
+    let (file, base) = read_config(&args.config)?;
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let client = start(&file, &base).await?;
+        crate::mcp::serve_stdio(client, file.proxy).await
+    })
+}
+
+/// The configuration file, and the directory its paths are relative to.
+fn read_config(path: &std::path::Path) -> anyhow::Result<(ProxyFile, PathBuf)> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read {} (see `nullgate proxy --help`)",
+            path.display()
+        )
+    })?;
+    let file: ProxyFile = toml::from_str(&text).context("proxy config")?;
+    let base = path.parent().map(PathBuf::from).unwrap_or_default();
+    Ok((file, base))
+}
+
+/// The client core over the configured chain, relay and wallet, synced once and then
+/// following the chain in the background.
+async fn start(file: &ProxyFile, base: &std::path::Path) -> anyhow::Result<Client<OhttpTransport>> {
+    let vault_address: Address = file.vault.parse().context("vault: not an address")?;
+    let finality = if file.confirmations == 0 {
+        Finality::FinalizedTag
+    } else {
+        Finality::Confirmations(file.confirmations)
+    };
+    let ledger: Arc<dyn Ledger> =
+        Arc::new(RpcLedger::connect(&file.rpc_url, Vec::new(), finality)?);
+    let vault = Arc::new(Vault::at(ledger, vault_address).await?);
+    let deployment = vault.summary().await?.deployment()?;
+    let key_bytes = std::fs::read(base.join(&file.request_proving_key)).with_context(|| {
+        format!(
+            "cannot read {} (from `nullgate setup`)",
+            file.request_proving_key.display()
+        )
+    })?;
+    let prover = Arc::new(
+        load_prover_key(&key_bytes, Some(&deployment.request_proving_key_hash))
+            .context("the request proving key is not the one the vault pins")?,
+    );
+    let transport = OhttpTransport::through_relay(
+        file.relay.parse().context("relay URL")?,
+        &deployment.ohttp_keys_hash,
+    )
+    .await
+    .context("fetching the gateway's OHTTP key through the relay")?;
+    let trusted = trust(&vault, &prover, &transport, &file.gateway).await?;
+    let dir = base.join(&file.wallet);
+    let wallet = match Wallet::open(&dir) {
+        Ok(opened) => {
+            if let Some(warning) = opened.warning {
+                eprintln!("warning: {warning}");
+            }
+            opened.wallet
+        }
+        Err(nullgate_client::wallet::WalletError::NotFound { .. }) => Wallet::create(
+            &dir,
+            VaultId {
+                chain_id: deployment.chain_id,
+                vault: deployment.vault,
+            },
+        )?,
+        Err(error) => return Err(error.into()),
+    };
+    let client = Client::new(
+        wallet,
+        transport,
+        vault,
+        trusted,
+        prover,
+        ClientConfig {
+            authority: file.gateway.clone(),
+            default_class: file.default_class,
+            in_progress_retries: 8,
+            min_anonymity: file.min_anonymity,
+        },
+    )?;
+    client.sync().await?;
+    let follower = client.clone();
+    let every = Duration::from_millis(file.sync_ms.max(100));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = follower.sync().await {
+                eprintln!("warning: following the chain failed ({error}); retrying");
+            }
+        }
+    });
+    Ok(client)
 }

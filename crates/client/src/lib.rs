@@ -9,13 +9,16 @@
 //! - [`client`]: the core: pre-generated credentials, the journalled request, receipts
 //!   checked before the state advances.
 //! - [`paid`]: what a paid call is, as the proxy hands it to the core and gets it back.
-//! - [`proxy`]: `nullgate proxy`, the OpenAI-compatible server on 127.0.0.1 that agents
-//!   point their base URL at; it strips what identifies the user and picks the cost class.
+//! - [`proxy`]: `nullgate proxy`, the server on 127.0.0.1 that agents (OpenAI, Anthropic,
+//!   Ollama and JSON-RPC clients) point their base URL at; it strips what identifies the
+//!   user and picks the cost class.
+//! - [`mcp`]: `nullgate mcp`, the same calls as MCP tools for an agent host.
 //!
 //! This crate never logs request contents, prompts or anything that links requests.
 
 pub mod client;
 pub mod journal;
+pub mod mcp;
 pub mod paid;
 pub mod proxy;
 pub mod trust;
