@@ -29,6 +29,13 @@
 //! it reads lower.
 //! The waits for the next credential (one proof per paid call) make most of the run time.
 //!
+//! 3. **What one wallet sustains with K notes** (`--sustained-notes`, default 1, 4 and 16):
+//!    for each K a fresh stack with K notes, every credential pre-generated first; then K
+//!    agents each send unstreamed chat calls through the proxy back to back for
+//!    `--sustained-seconds`. Reported: answered calls per second, and the share of calls
+//!    that found a credential ready (the rest waited for a proof). TARGETS.md names no
+//!    figure for it; with one proof per call it is bounded by how fast this machine proves.
+//!
 //! Medians and p90s; targets are shown beside their figures with ✓ or ✗.
 
 use std::{
@@ -81,6 +88,26 @@ pub(crate) struct Args {
     /// the disk a real wallet would use (default: a temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// The note counts K of the sustained-rate runs (comma separated; empty to skip them).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 4, 16])]
+    sustained_notes: Vec<usize>,
+    /// How long each sustained-rate run sends calls, seconds.
+    #[arg(long, default_value_t = 20)]
+    sustained_seconds: u64,
+}
+
+/// One sustained-rate run: K notes, K agents calling back to back.
+#[derive(Debug, Serialize)]
+struct Sustained {
+    notes: usize,
+    seconds: f64,
+    /// Calls answered 200.
+    answered: u64,
+    /// Calls answered otherwise, or not at all.
+    failed: u64,
+    requests_per_s: f64,
+    /// Calls whose credential was ready when they came.
+    ready_share: f64,
 }
 
 /// TARGETS.md: client critical-path overhead with a pre-generated credential, p50, in µs.
@@ -141,6 +168,8 @@ struct Report {
     /// The proofs made in the background during the timed calls (what the untimed waits
     /// cover, not part of any figure above).
     proof_ms_p50: f64,
+    /// One wallet's sustained rate per note count.
+    sustained: Vec<Sustained>,
     seconds: f64,
 }
 
@@ -217,19 +246,109 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         receipt_check_ms_p50: median(&end_to_end.receipt_check_us) / 1e3,
         gateway_stages_ms_mean: end_to_end.gateway_stages_ms.iter().copied().collect(),
         proof_ms_p50: median(&end_to_end.proof_ms),
-        seconds: started.elapsed().as_secs_f64(),
+        sustained: Vec::new(),
+        seconds: 0.0,
     };
+    // The last receipted states are written after their calls were answered: let them land
+    // before the next stacks start.
+    stack.client.settled(Duration::from_secs(30)).await;
+    let mut report = report;
+    for &notes in &args.sustained_notes {
+        report
+            .sustained
+            .push(sustained(&args, &body, &dir, notes).await?);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
     }
-    // The last receipted states are written after their calls were answered: let them land
-    // before the wallet's directory goes.
-    stack.client.settled(Duration::from_secs(30)).await;
     drop(stack);
     drop(temp);
     Ok(())
+}
+
+/// One wallet with `notes` notes, `notes` agents calling through its proxy back to back
+/// for `--sustained-seconds`.
+async fn sustained(
+    args: &Args,
+    body: &[u8],
+    dir: &std::path::Path,
+    notes: usize,
+) -> anyhow::Result<Sustained> {
+    anyhow::ensure!(
+        notes >= 1,
+        "--sustained-notes: each count must be at least 1"
+    );
+    let dir = dir.join(format!("sustained-{notes}"));
+    std::fs::create_dir_all(&dir)?;
+    let stack = stack::start(&StackOptions {
+        notes,
+        deposit: 10_000_000,
+        upstream: None,
+        upstream_key: None,
+        dir,
+        quiet: args.json,
+        typical_body: body.len(),
+        max_tokens: MAX_TOKENS,
+    })
+    .await?;
+    stack
+        .client
+        .wait_pregenerated(Duration::from_secs(600))
+        .await;
+    let before = stack.client.stats();
+    let http = reqwest::Client::new();
+    let url = format!("{}/chat/completions", stack.proxy_url);
+    let body = Bytes::copy_from_slice(body);
+    let run_for = Duration::from_secs(args.sustained_seconds);
+    let bar = crate::bench_zk::new_spinner(!args.json, "one wallet, K agents calling back to back");
+    let started = Instant::now();
+    let agents: Vec<_> = (0..notes)
+        .map(|_| {
+            let (http, url, body) = (http.clone(), url.clone(), body.clone());
+            tokio::spawn(async move {
+                let (mut answered, mut failed) = (0u64, 0u64);
+                while started.elapsed() < run_for {
+                    let sent = http
+                        .post(&url)
+                        .header(http::header::CONTENT_TYPE, "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(response) if response.status() == StatusCode::OK => {
+                            let _ = response.bytes().await;
+                            answered += 1;
+                        }
+                        _ => failed += 1,
+                    }
+                }
+                (answered, failed)
+            })
+        })
+        .collect();
+    let (mut answered, mut failed) = (0, 0);
+    for agent in agents {
+        let (a, f) = agent.await?;
+        answered += a;
+        failed += f;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let after = stack.client.stats();
+    let ready = after.pregenerated_used - before.pregenerated_used;
+    let on_demand = after.proved_on_demand - before.proved_on_demand;
+    stack.client.settled(Duration::from_secs(30)).await;
+    Ok(Sustained {
+        notes,
+        seconds,
+        answered,
+        failed,
+        requests_per_s: answered as f64 / seconds,
+        ready_share: ready as f64 / (ready + on_demand).max(1) as f64,
+    })
 }
 
 /// A chat completion request as an agent's SDK sends it: ~300 bytes of JSON, unstreamed,
@@ -626,7 +745,24 @@ fn print_table(r: &Report) {
         stages.join(", ")
     );
     println!(
-        "  background proof per paid call (untimed waits), p50 {:.0} ms; total time {:.1} s",
-        r.proof_ms_p50, r.seconds
+        "  background proof per paid call (untimed waits), p50 {:.0} ms",
+        r.proof_ms_p50
     );
+    if !r.sustained.is_empty() {
+        println!(
+            "  one wallet, K agents calling back to back     calls/s   answered  failed  credential ready"
+        );
+        for run in &r.sustained {
+            println!(
+                "    K = {:<3} notes, {:>5.1} s                    {:>8.2}   {:>8}  {:>6}  {:>14.0} %",
+                run.notes,
+                run.seconds,
+                run.requests_per_s,
+                run.answered,
+                run.failed,
+                run.ready_share * 100.0
+            );
+        }
+    }
+    println!("  total time {:.1} s", r.seconds);
 }

@@ -59,8 +59,19 @@ fn bench_net_refuses_zero_counts() {
 
 #[test]
 fn bench_client_reports_every_figure() {
-    let report =
-        json_of(nullgate().args(["bench", "client", "--json", "--calls", "5", "--warmup", "1"]));
+    let report = json_of(nullgate().args([
+        "bench",
+        "client",
+        "--json",
+        "--calls",
+        "5",
+        "--warmup",
+        "1",
+        "--sustained-notes",
+        "1,2",
+        "--sustained-seconds",
+        "3",
+    ]));
     for key in [
         "sign_us_p50",
         "journal_us_p50",
@@ -85,6 +96,20 @@ fn bench_client_reports_every_figure() {
             report[part].as_f64().unwrap() <= total,
             "{part} > total in {report}"
         );
+    }
+    // One wallet's sustained rate, per note count asked for, each run answered.
+    let sustained = report["sustained"].as_array().unwrap();
+    let notes: Vec<u64> = sustained
+        .iter()
+        .map(|r| r["notes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(notes, [1, 2]);
+    for run in sustained {
+        assert!(run["answered"].as_u64().unwrap() > 0, "{run}");
+        assert_eq!(run["failed"], 0, "{run}");
+        assert!(run["requests_per_s"].as_f64().unwrap() > 0.0, "{run}");
+        let ready = run["ready_share"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&ready), "{run}");
     }
 }
 
