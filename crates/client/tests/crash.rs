@@ -167,7 +167,8 @@ fn chat() -> PaidRequest {
     }
 }
 
-async fn new_wallet(world: &World, dir: &Path) -> Client<Network> {
+/// The id of the world's vault, as a wallet names it.
+async fn vault_id(world: &World) -> VaultId {
     let deployment = world
         .dev
         .vault
@@ -176,14 +177,14 @@ async fn new_wallet(world: &World, dir: &Path) -> Client<Network> {
         .unwrap()
         .deployment()
         .unwrap();
-    let wallet = Wallet::create(
-        dir,
-        VaultId {
-            chain_id: deployment.chain_id,
-            vault: deployment.vault,
-        },
-    )
-    .unwrap();
+    VaultId {
+        chain_id: deployment.chain_id,
+        vault: deployment.vault,
+    }
+}
+
+async fn new_wallet(world: &World, dir: &Path) -> Client<Network> {
+    let wallet = Wallet::create(dir, vault_id(world).await).unwrap();
     let client = client(world, wallet).await;
     client.deposit(world.dev.operator, &[50_000]).await.unwrap();
     synced(&client).await;
@@ -333,19 +334,8 @@ async fn client_after_restart(world: &World, wallet: Wallet) -> Client<Network> 
 async fn below_the_anonymity_threshold_nothing_is_spent() {
     let world = world().await;
     let dir = tempfile::tempdir().unwrap();
-    let deployment = world
-        .dev
-        .vault
-        .summary()
-        .await
-        .unwrap()
-        .deployment()
-        .unwrap();
-    let id = VaultId {
-        chain_id: deployment.chain_id,
-        vault: deployment.vault,
-    };
-    let client = client_with_threshold(&world, Wallet::create(dir.path(), id).unwrap(), 2).await;
+    let wallet = Wallet::create(dir.path(), vault_id(&world).await).unwrap();
+    let client = client_with_threshold(&world, wallet, 2).await;
     // Before the first sync the set is unknown, and nothing is spent either.
     assert_eq!(client.anonymity_set(), None);
     client.deposit(world.dev.operator, &[50_000]).await.unwrap();
