@@ -12,17 +12,10 @@ import sys
 
 import anthropic
 
+from checks import check, fail
+
 MODEL = "nullgate-example-1"
 
-
-def fail(message):
-    print(f"anthropic_check: FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
 
 
 def charged(headers):

@@ -14,17 +14,10 @@ import sys
 import httpx
 import ollama
 
+from checks import check, fail
+
 MODEL = "nullgate-example-1"
 
-
-def fail(message):
-    print(f"ollama_check: FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
 
 
 def listed(client):

@@ -13,17 +13,10 @@ import sys
 
 import openai
 
+from checks import check, fail
+
 MODEL = "nullgate-example-1"
 
-
-def fail(message):
-    print(f"openai_check: FAILED: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
 
 
 def charged_header(headers, required):
