@@ -12,12 +12,14 @@
 //! default_class = 1                   # class index credentials are pre-generated for
 //! sync_ms = 2000                      # how often the chain and tree are followed
 //! min_anonymity = 8                   # refuse to spend among fewer Active notes (§9)
+//! passphrase_env = "NULLGATE_PASSPHRASE"  # variable holding an encrypted wallet's passphrase
+//!                                     # (without it: asked on the terminal if encrypted)
 //! [proxy]                             # listen (default 127.0.0.1:8787), max_body_bytes
 //! listen = "127.0.0.1:8787"           # (4 MiB), default_max_tokens (1024)
 //! ```
 //!
-//! Deposits are made by the wallet commands of a later version; today a wallet gets notes
-//! from `nullgate demo --dir` only, on its embedded chain.
+//! Notes come from `nullgate wallet deposit` (or `nullgate demo --dir` on its embedded
+//! chain). A missing wallet is created empty, encrypted when `passphrase_env` is set.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -60,6 +62,8 @@ struct ProxyFile {
     sync_ms: u64,
     #[serde(default = "default_min_anonymity")]
     min_anonymity: usize,
+    #[serde(default)]
+    passphrase_env: Option<String>,
     #[serde(default)]
     proxy: ProxyConfig,
 }
@@ -146,21 +150,30 @@ async fn start(file: &ProxyFile, base: &std::path::Path) -> anyhow::Result<Clien
     .context("fetching the gateway's OHTTP key through the relay")?;
     let trusted = trust(&vault, &prover, &transport, &file.gateway).await?;
     let dir = base.join(&file.wallet);
-    let wallet = match Wallet::open(&dir) {
-        Ok(opened) => {
-            if let Some(warning) = opened.warning {
-                eprintln!("warning: {warning}");
-            }
-            opened.wallet
+    let passphrase = crate::wallet::PassphraseArgs {
+        passphrase_env: file.passphrase_env.clone(),
+    };
+    let wallet = if dir.join("wallet.json").exists() || dir.join("wallet.json.bak").exists() {
+        let opened = passphrase.open(&dir)?;
+        if let Some(warning) = opened.warning {
+            eprintln!("warning: {warning}");
         }
-        Err(nullgate_client::wallet::WalletError::NotFound { .. }) => Wallet::create(
-            &dir,
-            VaultId {
-                chain_id: deployment.chain_id,
-                vault: deployment.vault,
-            },
-        )?,
-        Err(error) => return Err(error.into()),
+        opened.wallet
+    } else {
+        let id = VaultId {
+            chain_id: deployment.chain_id,
+            vault: deployment.vault,
+        };
+        if file.passphrase_env.is_some() {
+            Wallet::create_sealed(&dir, id, &passphrase.for_new()?)?
+        } else {
+            eprintln!(
+                "warning: creating {} unencrypted (set passphrase_env in the config to \
+                 encrypt it)",
+                dir.display()
+            );
+            Wallet::create(&dir, id)?
+        }
     };
     let client = Client::new(
         wallet,

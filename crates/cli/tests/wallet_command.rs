@@ -1,5 +1,6 @@
-//! `nullgate wallet new`, `deposit`, `status` and `balance` on the embedded chain, as a user
-//! runs them after an operator's `nullgate vault deploy`.
+//! `nullgate wallet new`, `deposit`, `status`, `balance`, `exit`, `finalize` and `secrets` on
+//! the embedded chain, as a user runs them after an operator's `nullgate vault deploy`; the
+//! wallet encrypted under a passphrase from an environment variable.
 
 use std::path::Path;
 use std::process::Command;
@@ -7,11 +8,16 @@ use std::process::Command;
 mod common;
 use common::{json_of, nullgate};
 
-/// `nullgate wallet <verb>` on the snapshot, from dev account 1, with the wallet in `dir`.
+const PASSPHRASE_ENV: &str = "NULLGATE_TEST_PASSPHRASE";
+
+/// `nullgate wallet <verb>` on the snapshot, from dev account 1, with the wallet in `dir`
+/// and its passphrase in [`PASSPHRASE_ENV`].
 fn wallet(dir: &Path, verb: &str) -> Command {
     let mut command = nullgate();
     command
+        .env(PASSPHRASE_ENV, "correct horse battery")
         .args(["wallet", verb, "--dev-account", "1"])
+        .args(["--passphrase-env", PASSPHRASE_ENV])
         .arg("--snapshot")
         .arg(dir.join("chain.json"))
         .arg("--wallet")
@@ -38,6 +44,7 @@ fn new_deposit_status_and_the_anonymity_threshold() {
     let deployed = json_of(
         nullgate()
             .args(["vault", "deploy", "--json", "--min-deposit", "1000"])
+            .args(["--preset", "dev", "--exit-window", "2"])
             .arg("--snapshot")
             .arg(dir.join("chain.json"))
             .arg("--state-key")
@@ -54,6 +61,21 @@ fn new_deposit_status_and_the_anonymity_threshold() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Encrypted at rest: without the passphrase, or with another, nothing opens.
+    let file = std::fs::read_to_string(dir.join("wallet/wallet.json")).unwrap();
+    assert!(
+        file.contains("\"sealed\"") && !file.contains("\"notes\""),
+        "{file}"
+    );
+    let mut bare = nullgate();
+    bare.args(["wallet", "status", "--snapshot"])
+        .arg(dir.join("chain.json"))
+        .arg("--wallet")
+        .arg(dir.join("wallet"));
+    let error = failure(&mut bare);
+    assert!(error.contains("is encrypted"), "{error}");
+    let error = failure(wallet(&dir, "status").env(PASSPHRASE_ENV, "wrong"));
+    assert!(error.contains("does not open"), "{error}");
     // A second wallet in the same directory is refused.
     let error = failure(wallet(&dir, "new").args(["--vault", &vault]));
     assert!(error.contains("already"), "{error}");
@@ -107,6 +129,59 @@ fn new_deposit_status_and_the_anonymity_threshold() {
         3,
         "{table}"
     );
+
+    // `secrets` prints one line per note.
+    let out = nullgate()
+        .env(PASSPHRASE_ENV, "correct horse battery")
+        .args(["wallet", "secrets", "--passphrase-env", PASSPHRASE_ENV])
+        .arg("--wallet")
+        .arg(dir.join("wallet"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secrets = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(secrets.lines().count(), 3);
+    assert!(secrets.lines().all(|l| l.len() == 64), "{secrets}");
+
+    // Exit note 0 without the gateway, then finalise once the 2 s window has passed.
+    let recipient = "0x4242424242424242424242424242424242424242";
+    let exit = ["--note", "0", "--recipient", recipient, "--max-delay", "0s"];
+    let error = failure(wallet(&dir, "exit").args(exit).args(["--payout", "3335"]));
+    assert!(
+        error.contains("more than this exit allows (3334"),
+        "{error}"
+    );
+    let out = wallet(&dir, "exit").args(exit).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("note 0 is exiting"));
+    let status = json_of(wallet(&dir, "status").arg("--json"));
+    assert_eq!(status["notes"][0]["status"], "exiting");
+    assert_eq!(status["balance"], 6_666, "an Exiting note is not spendable");
+    let error = failure(wallet(&dir, "exit").args(exit));
+    assert!(error.contains("already on chain"), "{error}");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let out = wallet(&dir, "finalize")
+        .args(["--note", "0"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("paid out"));
+    let status = json_of(wallet(&dir, "status").arg("--json"));
+    assert_eq!(status["notes"][0]["status"], "closed");
+    let error = failure(wallet(&dir, "finalize").args(["--note", "1"]));
+    assert!(error.contains("not Exiting"), "{error}");
 
     std::fs::remove_dir_all(&dir).unwrap();
 }

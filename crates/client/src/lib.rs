@@ -8,6 +8,7 @@
 //! - [`trust`]: the deployment and the note tree, each checked against the chain.
 //! - [`client`]: the core: pre-generated credentials, the journalled request, receipts
 //!   checked before the state advances.
+//! - [`leave`]: exits, mutual closes and restoring a note from its secret (§8, §6.7).
 //! - [`paid`]: what a paid call is, as the proxy hands it to the core and gets it back.
 //! - [`proxy`]: `nullgate proxy`, the server on 127.0.0.1 that agents (OpenAI, Anthropic,
 //!   Ollama and JSON-RPC clients) point their base URL at; it strips what identifies the
@@ -18,6 +19,7 @@
 
 pub mod client;
 pub mod journal;
+pub mod leave;
 pub mod mcp;
 pub mod paid;
 pub mod proxy;

@@ -52,7 +52,8 @@ pub enum PayError {
     /// Too few notes in the vault to hide a request among (PROTOCOL §9): nothing is spent
     /// until more deposits arrive.
     #[error(
-        "refusing to spend: the vault has {active} Active, unexpired notes and a request needs          at least {min} to hide among (min_anonymity); wait for more deposits"
+        "refusing to spend: the vault has {active} Active, unexpired notes and a request needs \
+         at least {min} to hide among (min_anonymity); wait for more deposits"
     )]
     TooFewNotes {
         /// Active, unexpired notes in the vault at the last sync.

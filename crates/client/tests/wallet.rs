@@ -9,7 +9,10 @@ use std::{
 
 use nullgate_client::{
     journal::{Journal, JournalEntry, JournalError, MAX_PAYLOAD},
-    wallet::{NoteEntry, NoteState, NoteStatus, OpenWarning, Opened, VaultId, Wallet, WalletError},
+    wallet::{
+        NoteEntry, NoteState, NoteStatus, OpenWarning, Opened, Passphrase, VaultId, Wallet,
+        WalletError,
+    },
 };
 use nullgate_zk::{Fr, curve::Scalar, schnorr::SecretKey};
 
@@ -477,4 +480,111 @@ fn an_oversized_request_is_refused() {
     let fits = entry(0, &vec![7; MAX_PAYLOAD - 113], true);
     journal.write(0, &fits).unwrap();
     assert_eq!(journal.read(0).unwrap(), Some(fits));
+}
+
+fn passphrase(text: &str) -> Passphrase {
+    Passphrase::new(text.to_owned())
+}
+
+/// Every file of the wallet directory, for "nothing changed" checks.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_file() && e.file_name() != "lock")
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_sealed_wallet_hides_its_secrets_and_opens_with_its_passphrase_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let mut wallet = Wallet::create_sealed(dir, VAULT, &passphrase("correct horse")).unwrap();
+    assert!(wallet.is_sealed());
+    wallet.add_note(NoteEntry::new(secret(11), 500)).unwrap();
+    let notes = wallet.notes().to_vec();
+    drop(wallet);
+    let hex_secret = hex::encode(nullgate_zk::field::fr_to_bytes(&secret(11)));
+    for name in ["wallet.json", "wallet.json.bak"] {
+        let text = fs::read_to_string(dir.join(name)).unwrap();
+        assert!(text.contains("\"sealed\""), "{name} is sealed");
+        assert!(
+            !text.contains(&hex_secret),
+            "{name} does not show the secret"
+        );
+        assert!(
+            !text.contains("\"deposit\""),
+            "{name} does not show the notes"
+        );
+    }
+
+    let before = files(dir);
+    let none = Wallet::open(dir).unwrap_err();
+    assert!(matches!(none, WalletError::NeedPassphrase { .. }), "{none}");
+    assert!(none.to_string().contains("--passphrase-env"));
+    let wrong = Wallet::open_sealed(dir, Some(&passphrase("battery staple"))).unwrap_err();
+    assert!(
+        matches!(wrong, WalletError::WrongPassphrase { .. }),
+        "{wrong}"
+    );
+    assert!(wrong.to_string().contains("nothing was changed"));
+    assert_eq!(files(dir), before, "a refused open changes nothing");
+
+    let opened = Wallet::open_sealed(dir, Some(&passphrase("correct horse"))).unwrap();
+    assert!(opened.warning.is_none());
+    assert!(opened.wallet.is_sealed());
+    assert_eq!(opened.wallet.notes(), &notes[..]);
+
+    assert!(matches!(
+        Wallet::create_sealed(tempfile::tempdir().unwrap().path(), VAULT, &passphrase("")),
+        Err(WalletError::EmptyPassphrase)
+    ));
+}
+
+#[test]
+fn a_damaged_sealed_file_falls_back_to_its_backup_and_a_plain_wallet_can_be_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let notes = two_notes(dir).notes().to_vec();
+    // A plaintext wallet opened with a passphrase is sealed from then on.
+    let opened = Wallet::open_sealed(dir, Some(&passphrase("pass"))).unwrap();
+    assert!(opened.wallet.is_sealed());
+    drop(opened);
+    for name in ["wallet.json", "wallet.json.bak"] {
+        assert!(
+            fs::read_to_string(dir.join(name))
+                .unwrap()
+                .contains("\"sealed\"")
+        );
+    }
+    // Truncated: the backup is used, and says so.
+    let sealed = fs::read(dir.join("wallet.json")).unwrap();
+    fs::write(dir.join("wallet.json"), &sealed[..sealed.len() / 2]).unwrap();
+    let opened = Wallet::open_sealed(dir, Some(&passphrase("pass"))).unwrap();
+    assert!(matches!(
+        opened.warning,
+        Some(OpenWarning::UsedBackup { .. })
+    ));
+    assert_eq!(opened.wallet.notes(), &notes[..]);
+    drop(opened);
+    // A flipped ciphertext byte in wallet.json: the backup again.
+    let text = fs::read_to_string(dir.join("wallet.json")).unwrap();
+    let at = text.find("\"ciphertext\": \"").unwrap() + 15;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    fs::write(dir.join("wallet.json"), &bytes).unwrap();
+    let opened = Wallet::open_sealed(dir, Some(&passphrase("pass"))).unwrap();
+    assert!(matches!(
+        opened.warning,
+        Some(OpenWarning::UsedBackup { .. })
+    ));
+    assert_eq!(opened.wallet.notes(), &notes[..]);
 }

@@ -66,6 +66,32 @@ pub enum WalletError {
         /// The version this build reads and writes.
         supported: u32,
     },
+    /// The wallet is encrypted and no passphrase was given.
+    #[error(
+        "the wallet in {} is encrypted: give its passphrase (the prompt, or \
+         --passphrase-env NAME with the passphrase in the variable NAME)",
+        .dir.display()
+    )]
+    NeedPassphrase {
+        /// The wallet directory.
+        dir: PathBuf,
+    },
+    /// Neither `wallet.json` nor its backup opens with the passphrase given.
+    #[error(
+        "the passphrase does not open the wallet in {} (nor its backup); check it and try \
+         again — nothing was changed",
+        .dir.display()
+    )]
+    WrongPassphrase {
+        /// The wallet directory.
+        dir: PathBuf,
+    },
+    /// An empty passphrase would protect nothing.
+    #[error("refusing an empty passphrase: choose one, or create the wallet unencrypted")]
+    EmptyPassphrase,
+    /// The key derivation failed (the machine is out of memory, most likely).
+    #[error("deriving the wallet key from the passphrase failed: {0}")]
+    KeyDerivation(String),
     /// A note index past the end of the wallet (a caller bug).
     #[error("the wallet has {count} notes, there is no note {index}")]
     NoSuchNote {

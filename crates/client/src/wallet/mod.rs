@@ -45,6 +45,11 @@
 //! backup, returning an [`OpenWarning`] that says so; the caller must then walk the notes'
 //! receipts before any request (PROTOCOL §9).
 //!
+//! **Encrypted at rest** when created with [`Wallet::create_sealed`] (or opened with a
+//! passphrase, which seals a plaintext wallet from then on): both `wallet.json` and its backup
+//! are then sealed envelopes, see [`sealed`]. The journal stays plaintext: it holds requests
+//! already sealed for the gateway and their public credentials, no note secret.
+//!
 //! **Secrets stay out of logs.** `Debug` of [`NoteEntry`] and [`NoteState`] omits the secret
 //! `k`, the blinding `r` and the signature (which the gateway has seen, and so would link a
 //! log line to a request); error messages never quote file contents.
@@ -52,6 +57,7 @@
 mod error;
 mod file;
 pub(crate) mod fs;
+mod sealed;
 
 use std::{
     collections::HashSet,
@@ -63,6 +69,8 @@ use nullgate_zk::{Fr, constants::TREE_DEPTH, curve::Scalar, field::fr_to_bytes, 
 use serde::{Deserialize, Serialize};
 
 pub use error::{OpenWarning, WalletError};
+pub use sealed::Passphrase;
+use sealed::{SealingKey, Unsealed};
 
 /// The vault a wallet's notes were deposited into: `chain_id` and the contract address
 /// (PROTOCOL §2). A note secret is never reused across vaults.
@@ -185,6 +193,8 @@ pub struct Wallet {
     dir: PathBuf,
     vault: VaultId,
     notes: Vec<NoteEntry>,
+    /// Set for an encrypted wallet: every write is sealed under it.
+    sealing: Option<SealingKey>,
     // Held for the flock; closing it releases the lock.
     _lock: std::fs::File,
 }
@@ -212,7 +222,29 @@ impl Wallet {
     /// Creates an empty wallet for `vault` in `dir` (created with mode 0700 if missing) and
     /// locks it. Fails with [`WalletError::AlreadyExists`] if `dir` already holds a wallet.
     pub fn create(dir: impl AsRef<Path>, vault: VaultId) -> Result<Self, WalletError> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::create_with(dir.as_ref(), vault, None)
+    }
+
+    /// [`Wallet::create`], encrypted at rest under `passphrase` (argon2id, then
+    /// XChaCha20-Poly1305). The key derivation takes about half a second.
+    pub fn create_sealed(
+        dir: impl AsRef<Path>,
+        vault: VaultId,
+        passphrase: &Passphrase,
+    ) -> Result<Self, WalletError> {
+        if passphrase.is_empty() {
+            return Err(WalletError::EmptyPassphrase);
+        }
+        let key = SealingKey::new(passphrase).map_err(WalletError::KeyDerivation)?;
+        Self::create_with(dir.as_ref(), vault, Some(key))
+    }
+
+    fn create_with(
+        dir: &Path,
+        vault: VaultId,
+        sealing: Option<SealingKey>,
+    ) -> Result<Self, WalletError> {
+        let dir = dir.to_path_buf();
         fs::create_private_dir(&dir).map_err(io_error("create the wallet directory", &dir))?;
         let lock = lock(&dir)?;
         // Checked under the lock, so that two creates cannot both succeed.
@@ -223,6 +255,7 @@ impl Wallet {
             dir,
             vault,
             notes: Vec::new(),
+            sealing,
             _lock: lock,
         };
         wallet.save(&wallet.notes)?;
@@ -232,8 +265,36 @@ impl Wallet {
     /// Opens and locks the wallet in `dir`, reading `wallet.json`, or its backup if that is
     /// missing or corrupt (then [`Opened::warning`] says so, the backup is written back as
     /// `wallet.json`, and a corrupt `wallet.json` is kept as `wallet.json.corrupt`).
+    ///
+    /// An encrypted wallet needs [`Wallet::open_sealed`].
     pub fn open(dir: impl AsRef<Path>) -> Result<Opened, WalletError> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::open_sealed(dir, None)
+    }
+
+    /// [`Wallet::open`] with the passphrase of an encrypted wallet. A plaintext wallet opened
+    /// with a passphrase is sealed under it at once (`wallet.json`, then the backup).
+    /// A passphrase that opens neither file gives [`WalletError::WrongPassphrase`] and
+    /// changes nothing.
+    pub fn open_sealed(
+        dir: impl AsRef<Path>,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<Opened, WalletError> {
+        let mut opened = Self::open_inner(dir.as_ref(), passphrase)?;
+        if let Some(passphrase) = passphrase
+            && opened.wallet.sealing.is_none()
+        {
+            if passphrase.is_empty() {
+                return Err(WalletError::EmptyPassphrase);
+            }
+            let wallet = &mut opened.wallet;
+            wallet.sealing = Some(SealingKey::new(passphrase).map_err(WalletError::KeyDerivation)?);
+            wallet.save(&wallet.notes)?;
+        }
+        Ok(opened)
+    }
+
+    fn open_inner(dir: &Path, passphrase: Option<&Passphrase>) -> Result<Opened, WalletError> {
+        let dir = dir.to_path_buf();
         if !dir.join(MAIN).exists() && !dir.join(BACKUP).exists() {
             return Err(WalletError::NotFound { dir });
         }
@@ -243,12 +304,14 @@ impl Wallet {
             let path = dir.join(stray);
             fs::remove_if_present(&path).map_err(io_error("remove", &path))?;
         }
-        let main_problem = match read(&dir.join(MAIN))? {
-            Ok((vault, notes)) => {
+        let mut sealing = None;
+        let main_problem = match read(&dir, MAIN, passphrase, &mut sealing)? {
+            Read::Good((vault, notes)) => {
                 let wallet = Self {
                     dir,
                     vault,
                     notes,
+                    sealing,
                     _lock: lock,
                 };
                 return Ok(Opened {
@@ -256,13 +319,22 @@ impl Wallet {
                     warning: None,
                 });
             }
-            Err(problem) => problem,
+            Read::Bad(problem) => Some(problem),
+            Read::WrongKey => None,
         };
-        let (vault, notes) = read(&dir.join(BACKUP))?.map_err(|backup| WalletError::Corrupt {
-            dir: dir.clone(),
-            main: main_problem.clone(),
-            backup,
-        })?;
+        let (vault, notes) = match (read(&dir, BACKUP, passphrase, &mut sealing)?, &main_problem) {
+            (Read::Good(contents), _) => contents,
+            // Neither opens, and at least one was sealed: most likely the passphrase is wrong.
+            (Read::WrongKey, _) | (Read::Bad(_), None) => {
+                return Err(WalletError::WrongPassphrase { dir });
+            }
+            (Read::Bad(backup), Some(main)) => {
+                let main = main.clone();
+                return Err(WalletError::Corrupt { dir, main, backup });
+            }
+        };
+        let main_problem =
+            main_problem.unwrap_or_else(|| "does not open with the passphrase (damaged)".into());
         let main = dir.join(MAIN);
         if main.exists() {
             let corrupt = dir.join(CORRUPT);
@@ -272,6 +344,7 @@ impl Wallet {
             dir,
             vault,
             notes,
+            sealing,
             _lock: lock,
         };
         wallet.save_main(&file::encode(&wallet.vault, &wallet.notes))?;
@@ -361,16 +434,30 @@ impl Wallet {
         self.save_backup(&bytes)
     }
 
+    /// Writes `wallet.json` from the plaintext file `bytes` (sealed first if encrypted).
     fn save_main(&self, bytes: &[u8]) -> Result<(), WalletError> {
         let path = self.dir.join(MAIN);
-        fs::write_atomically(&path, &self.dir.join(MAIN_TEMPORARY), bytes)
+        fs::write_atomically(&path, &self.dir.join(MAIN_TEMPORARY), &self.sealed(bytes))
             .map_err(io_error("write", &path))
     }
 
+    /// Writes `wallet.json.bak` from the plaintext file `bytes`, like [`Self::save_main`].
     fn save_backup(&self, bytes: &[u8]) -> Result<(), WalletError> {
         let path = self.dir.join(BACKUP);
-        fs::write_atomically(&path, &self.dir.join(BACKUP_TEMPORARY), bytes)
+        fs::write_atomically(&path, &self.dir.join(BACKUP_TEMPORARY), &self.sealed(bytes))
             .map_err(|source| WalletError::Backup { path, source })
+    }
+
+    fn sealed(&self, bytes: &[u8]) -> Vec<u8> {
+        match &self.sealing {
+            Some(key) => key.seal(bytes),
+            None => bytes.to_vec(),
+        }
+    }
+
+    /// Whether the wallet is encrypted at rest.
+    pub fn is_sealed(&self) -> bool {
+        self.sealing.is_some()
     }
 }
 
@@ -380,6 +467,7 @@ impl core::fmt::Debug for Wallet {
             .field("dir", &self.dir)
             .field("vault", &self.vault)
             .field("notes", &self.notes)
+            .field("sealed", &self.sealing.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -399,22 +487,52 @@ fn lock(dir: &Path) -> Result<std::fs::File, WalletError> {
 /// What a wallet file holds.
 type Contents = (VaultId, Vec<NoteEntry>);
 
-/// Reads and validates one wallet file: `Ok(Err(problem))` when it is missing or corrupt
-/// (the caller may fall back), `Err` when it must not.
-fn read(path: &Path) -> Result<Result<Contents, String>, WalletError> {
-    let bytes = match std::fs::read(path) {
+/// What reading one wallet file gave.
+enum Read {
+    Good(Contents),
+    /// Missing or corrupt: the caller may fall back.
+    Bad(String),
+    /// Sealed, and the passphrase does not open it.
+    WrongKey,
+}
+
+/// Reads, opens (if sealed: `sealing` is set to the key it opened with, and reused) and
+/// validates the wallet file `name` in `dir`; `Err` when the caller must not fall back.
+fn read(
+    dir: &Path,
+    name: &str,
+    passphrase: Option<&Passphrase>,
+    sealing: &mut Option<SealingKey>,
+) -> Result<Read, WalletError> {
+    let path = dir.join(name);
+    let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
-            return Ok(Err("is missing".to_owned()));
+            return Ok(Read::Bad("is missing".to_owned()));
         }
-        Err(error) => return Err(io_error("read", path)(error)),
+        Err(error) => return Err(io_error("read", &path)(error)),
     };
-    match file::decode(&bytes) {
+    let plaintext = match sealed::unseal(&bytes, passphrase, sealing.as_ref()) {
+        Unsealed::Plain => zeroize::Zeroizing::new(bytes),
+        Unsealed::Opened(plaintext, key) => {
+            *sealing = Some(key);
+            plaintext
+        }
+        Unsealed::WrongKey => return Ok(Read::WrongKey),
+        Unsealed::NeedPassphrase => {
+            return Err(WalletError::NeedPassphrase {
+                dir: dir.to_path_buf(),
+            });
+        }
+        Unsealed::Corrupt(problem) => return Ok(Read::Bad(format!("is corrupt ({problem})"))),
+    };
+    let path = path.as_path();
+    match file::decode(&plaintext) {
         Ok((vault, notes)) => Ok(match validate(&notes) {
-            Ok(()) => Ok((vault, notes)),
-            Err((index, reason)) => Err(format!("is corrupt (note {index}: {reason})")),
+            Ok(()) => Read::Good((vault, notes)),
+            Err((index, reason)) => Read::Bad(format!("is corrupt (note {index}: {reason})")),
         }),
-        Err(file::Problem::Corrupt(problem)) => Ok(Err(format!("is corrupt ({problem})"))),
+        Err(file::Problem::Corrupt(problem)) => Ok(Read::Bad(format!("is corrupt ({problem})"))),
         Err(file::Problem::Version(found)) => Err(WalletError::UnsupportedVersion {
             path: path.to_path_buf(),
             found,

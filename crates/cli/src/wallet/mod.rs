@@ -9,19 +9,23 @@
 //!   the anonymity set, as a table (`--json` for JSON); notes whose deposits became final are
 //!   activated first.
 //! - `balance`: the totals, and whether the wallet may spend now.
+//! - `exit`, `finalize`, `close`, `restore`, `secrets`: leaving and coming back, see
+//!   [`leave`].
 //!
 //! **The anonymity threshold** (PROTOCOL §9): a spend hides among the Active, unexpired
 //! notes of the vault. Below `--min-anonymity` of them (default
 //! [`DEFAULT_MIN_ANONYMITY`]) `status` and `balance` say that spending is refused, and why.
 
-use std::path::PathBuf;
+mod leave;
+
+use std::{io::IsTerminal, path::PathBuf};
 
 use anyhow::{Context, bail};
 use nullgate_chain::{Address, AnonymitySet, BlockRef, Vault};
 use nullgate_client::{
     client::{activate, add_pending_notes},
     journal::Journal,
-    wallet::{NoteStatus, VaultId, Wallet},
+    wallet::{NoteStatus, Passphrase, VaultId, Wallet, WalletError},
 };
 use nullgate_zk::note;
 use serde::Serialize;
@@ -47,6 +51,16 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// The total balance, and whether the wallet may spend now.
     Balance(StatusArgs),
+    /// Exit a note without the gateway: prove, `initiateExit`, finalise after the window.
+    Exit(leave::ExitArgs),
+    /// Pay out an exit whose window has passed.
+    Finalize(leave::FinalizeArgs),
+    /// Close a note at once with the gateway's clearance (mutual close).
+    Close(leave::CloseArgs),
+    /// A new wallet rebuilt from note secrets, walking the gateway's receipts.
+    Restore(leave::RestoreArgs),
+    /// Print the note secrets (for `restore`; keep them offline).
+    Secrets(leave::SecretsArgs),
 }
 
 /// The wallet and the chain, for every wallet command.
@@ -56,7 +70,73 @@ pub(crate) struct WalletArgs {
     #[arg(long, default_value = "wallet")]
     wallet: PathBuf,
     #[command(flatten)]
+    passphrase: PassphraseArgs,
+    #[command(flatten)]
     chain: ChainArgs,
+}
+
+/// Where an encrypted wallet's passphrase comes from.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PassphraseArgs {
+    /// The environment variable that holds the wallet's passphrase. Without it the
+    /// passphrase is asked for on the terminal when the wallet is encrypted.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) passphrase_env: Option<String>,
+}
+
+impl PassphraseArgs {
+    /// The passphrase from the variable named, if one was named.
+    fn named(&self) -> anyhow::Result<Option<Passphrase>> {
+        let Some(name) = &self.passphrase_env else {
+            return Ok(None);
+        };
+        let value = std::env::var(name).with_context(|| {
+            format!("--passphrase-env {name}: the variable is not set (or not UTF-8)")
+        })?;
+        if value.is_empty() {
+            bail!("--passphrase-env {name}: the variable is empty");
+        }
+        Ok(Some(Passphrase::new(value)))
+    }
+
+    /// The passphrase for a new wallet: the variable, or asked twice on the terminal.
+    pub(crate) fn for_new(&self) -> anyhow::Result<Passphrase> {
+        if let Some(passphrase) = self.named()? {
+            return Ok(passphrase);
+        }
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "a new wallet is encrypted: set its passphrase in a variable and pass \
+                 --passphrase-env NAME (or --unencrypted, which leaves the note secrets \
+                 readable on disk)"
+            );
+        }
+        let first = rpassword::prompt_password("new wallet passphrase: ")?;
+        let second = rpassword::prompt_password("the same again: ")?;
+        if first != second {
+            bail!("the two passphrases differ; nothing was created");
+        }
+        Ok(Passphrase::new(first))
+    }
+
+    /// Opens the wallet in `dir`: with the variable's passphrase if named; otherwise
+    /// unencrypted, or, when it is encrypted, with a passphrase asked on the terminal.
+    pub(crate) fn open(
+        &self,
+        dir: &std::path::Path,
+    ) -> anyhow::Result<nullgate_client::wallet::Opened> {
+        if let Some(passphrase) = self.named()? {
+            return Ok(Wallet::open_sealed(dir, Some(&passphrase))?);
+        }
+        match Wallet::open(dir) {
+            Err(WalletError::NeedPassphrase { .. }) if std::io::stdin().is_terminal() => {
+                let passphrase =
+                    Passphrase::new(rpassword::prompt_password("wallet passphrase: ")?);
+                Ok(Wallet::open_sealed(dir, Some(&passphrase))?)
+            }
+            other => Ok(other?),
+        }
+    }
 }
 
 /// Options of `nullgate wallet new`.
@@ -67,6 +147,10 @@ pub(crate) struct NewArgs {
     /// The vault's address.
     #[arg(long)]
     vault: Address,
+    /// Leave the wallet file unencrypted (its note secrets readable by anyone who can read
+    /// the file). By default it is encrypted under a passphrase.
+    #[arg(long)]
+    unencrypted: bool,
 }
 
 /// Options of `nullgate wallet deposit`.
@@ -107,6 +191,11 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
             Command::Deposit(args) => deposit(args).await,
             Command::Status(args) => show(args, View::Notes).await,
             Command::Balance(args) => show(args, View::Totals).await,
+            Command::Exit(args) => leave::exit(args).await,
+            Command::Finalize(args) => leave::finalize(args).await,
+            Command::Close(args) => leave::close(args).await,
+            Command::Restore(args) => leave::restore(args).await,
+            Command::Secrets(args) => leave::secrets(args),
         }
     })
 }
@@ -121,7 +210,12 @@ async fn new(args: NewArgs) -> anyhow::Result<()> {
         chain_id,
         vault: args.vault.into_array(),
     };
-    Wallet::create(&args.common.wallet, id)?;
+    if args.unencrypted {
+        Wallet::create(&args.common.wallet, id)?;
+    } else {
+        let passphrase = args.common.passphrase.for_new()?;
+        Wallet::create_sealed(&args.common.wallet, id, &passphrase)?;
+    }
     println!(
         "created an empty wallet in {} for vault {} on chain {chain_id}; next: nullgate wallet \
          deposit --amount A --notes K",
@@ -140,7 +234,7 @@ struct Session {
 }
 
 async fn open_wallet(args: &WalletArgs) -> anyhow::Result<Session> {
-    let opened = Wallet::open(&args.wallet)?;
+    let opened = args.passphrase.open(&args.wallet)?;
     if let Some(warning) = &opened.warning {
         eprintln!("warning: {warning}");
     }
