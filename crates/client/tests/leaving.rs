@@ -4,6 +4,7 @@
 //! - a crash left a sent request without receipt: the exit declares `n = m + 1` (only when
 //!   the user accepts the cost), is finalised after the window, and the watcher does not
 //!   slash it;
+//! - an exit interrupted before or after it was sent is the same share, never slashable;
 //! - a mutual close pays out at once;
 //! - a note rebuilt from its secret alone, walking the gateway's receipts, reaches the
 //!   balance and index the wallet had, and can pay again.
@@ -326,4 +327,68 @@ async fn a_note_restored_from_its_secret_alone_reaches_its_balance_and_pays_agai
     .await
     .unwrap_err();
     assert!(matches!(error, LeaveError::NoDeposit), "{error}");
+}
+
+/// Fault points of an exit: killed after marking the note Exiting and before the chain took
+/// the exit, the same command again proves the same share (`x_e` is constant), the chain takes
+/// it and the watcher does not slash; killed after the chain took it, nothing is sent twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exit_interrupted_before_or_after_sending_is_never_slashable() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = new_wallet(&world, dir.path()).await;
+    client.pay_request(chat()).await.unwrap();
+    let mut wallet = crash(client, dir.path()).await;
+    let c_max = max_class(&deployment(&world).await);
+    let note = wallet.notes()[0];
+    let plan = plan_exit(0, &note, None, c_max, None, false).unwrap();
+    let first = prove(&world, &note, &plan).await;
+    wallet.set_status(0, NoteStatus::Exiting).unwrap();
+    // Killed here: Exiting in the wallet, nothing sent.
+    drop(wallet);
+    let wallet = Wallet::open(dir.path()).unwrap().wallet;
+    let note = wallet.notes()[0];
+    assert_eq!(note.status, NoteStatus::Exiting);
+    let again = plan_exit(0, &note, None, c_max, None, false).unwrap();
+    assert_eq!(again, plan, "the same journal gives the same n");
+    let second = prove(&world, &note, &again).await;
+    assert_eq!(
+        (second.public.nullifier, second.public.exit_y),
+        (first.public.nullifier, first.public.exit_y),
+        "the same share, never a second one at another x"
+    );
+    world
+        .dev
+        .vault
+        .initiate_exit(world.dev.operator, &second.chain_args())
+        .await
+        .unwrap();
+    // Killed after the send: the chain already holds the exit, and refuses it again.
+    assert!(
+        world
+            .dev
+            .vault
+            .initiate_exit(world.dev.operator, &first.chain_args())
+            .await
+            .is_err(),
+        "an Exiting note takes no second exit"
+    );
+    for _ in 0..200 {
+        if metric(&world, "nullgate_gateway_exits_recorded_total").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        metric(&world, "nullgate_gateway_exits_recorded_total").await,
+        1
+    );
+    assert_eq!(
+        metric(&world, "nullgate_gateway_slashes_submitted_total").await,
+        0
+    );
+    assert_eq!(
+        chain_status(&world, &note.secret).await,
+        ChainStatus::Exiting
+    );
 }
