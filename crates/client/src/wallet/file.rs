@@ -158,17 +158,18 @@ impl NoteFile {
 /// Where the JSON went wrong, without serde's message: it can quote the file's contents, and
 /// those include secrets.
 fn json_problem(error: serde_json::Error) -> Problem {
+    Problem::Corrupt(json_error_text(&error))
+}
+
+/// What kind of JSON error this is and where, never what the file holds.
+pub(crate) fn json_error_text(error: &serde_json::Error) -> String {
     let kind = match error.classify() {
         serde_json::error::Category::Io => "unreadable",
         serde_json::error::Category::Syntax => "not JSON",
         serde_json::error::Category::Data => "not a wallet (wrong or missing field)",
         serde_json::error::Category::Eof => "truncated",
     };
-    Problem::Corrupt(format!(
-        "{kind} at line {} column {}",
-        error.line(),
-        error.column()
-    ))
+    format!("{kind} at line {} column {}", error.line(), error.column())
 }
 
 fn unhex(text: &str, what: &str) -> Result<Vec<u8>, String> {

@@ -175,7 +175,10 @@ pub(crate) fn unseal(
     let envelope: Envelope = match serde_json::from_slice(bytes) {
         Ok(envelope) => envelope,
         Err(error) => {
-            return Unsealed::Corrupt(format!("a broken sealed file ({})", error.classify_name()));
+            return Unsealed::Corrupt(format!(
+                "a broken sealed file: {}",
+                super::file::json_error_text(&error)
+            ));
         }
     };
     let sealed = envelope.sealed;
@@ -236,22 +239,6 @@ fn derive(passphrase: &Passphrase, kdf: Kdf) -> Result<SealingKey, String> {
         .hash_password_into(passphrase.bytes(), &kdf.salt, key.as_mut())
         .map_err(|e| format!("key derivation failed ({e})"))?;
     Ok(SealingKey { key, kdf })
-}
-
-/// serde_json's error category as a word, without the message (which may quote the file).
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "unreadable",
-            serde_json::error::Category::Syntax => "not JSON",
-            serde_json::error::Category::Data => "wrong or missing field",
-            serde_json::error::Category::Eof => "truncated",
-        }
-    }
 }
 
 #[cfg(test)]
