@@ -32,7 +32,7 @@ pub use error::ChainError;
 pub use events::{AnonymitySet, Deposit, LoggedEvent, VaultEvent};
 pub use ledger::{BlockInfo, BlockRef, Ledger, Receipt};
 pub use params::{KeyHashes, VaultParams};
-pub use rpc::{Finality, RpcLedger};
+pub use rpc::{CHAIN_SOCKS_USER, Finality, RpcLedger, RpcRoute};
 pub use summary::{LiveParameters, StateKeyRecord, VaultSummary};
 pub use sync::TreeSync;
 pub use vault::{ExitArgs, NoteRecord, NoteStatus, Vault};

@@ -2,7 +2,7 @@
 //! production), with local signing keys. Trees and roots come from the node's `finalized`
 //! block (PROTOCOL §3); a chain without that tag needs an explicit confirmation depth.
 
-use std::borrow::Cow;
+use std::{borrow::Cow, net::SocketAddr};
 
 use alloy::{
     eips::{BlockId, BlockNumberOrTag},
@@ -11,7 +11,7 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{Filter, TransactionRequest},
     signers::local::PrivateKeySigner,
-    transports::{RpcError, TransportErrorKind},
+    transports::{RpcError, TransportErrorKind, http::reqwest},
 };
 use async_trait::async_trait;
 
@@ -35,6 +35,21 @@ pub struct RpcLedger {
     finality: Finality,
 }
 
+/// How a ledger reaches its JSON-RPC endpoint.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RpcRoute {
+    /// A plain connection: the node sees this machine's address.
+    Direct,
+    /// Through a SOCKS5 proxy (Tor's `SocksPort`, Nym's socks5 client), which also resolves
+    /// the node's name, so no DNS lookup leaves this machine. Every read shares one SOCKS
+    /// username, kept apart from the paid calls' circuits.
+    Socks5(SocketAddr),
+}
+
+/// The SOCKS username chain reads use: Tor's `IsolateSOCKSAuth` gives them a circuit of
+/// their own, never one a paid call uses.
+pub const CHAIN_SOCKS_USER: &str = "nullgate-chain";
+
 impl RpcLedger {
     /// Connects to `url`, signing locally with `signers` (transactions may be sent from any
     /// of them).
@@ -43,9 +58,6 @@ impl RpcLedger {
         signers: Vec<PrivateKeySigner>,
         finality: Finality,
     ) -> Result<Self, ChainError> {
-        let url = url
-            .parse()
-            .map_err(|e| ChainError::Rpc(format!("bad RPC URL {url:?}: {e}")))?;
         let accounts: Vec<Address> = signers.iter().map(|s| s.address()).collect();
         let mut signers = signers.into_iter();
         let first = signers
@@ -55,13 +67,26 @@ impl RpcLedger {
         for signer in signers {
             wallet.register_signer(signer);
         }
+        let (client, url) = http_client(url, RpcRoute::Direct)?;
         let provider = ProviderBuilder::new()
             .wallet(wallet)
-            .connect_http(url)
+            .connect_reqwest(client, url)
             .erased();
         Ok(Self {
             provider,
             accounts,
+            finality,
+        })
+    }
+
+    /// A ledger that only reads (a wallet following the chain): no signing key, so every
+    /// [`Ledger::transact`] is refused with [`ChainError::UnknownSender`].
+    pub fn read_only(url: &str, finality: Finality, route: RpcRoute) -> Result<Self, ChainError> {
+        let (client, url) = http_client(url, route)?;
+        let provider = ProviderBuilder::new().connect_reqwest(client, url).erased();
+        Ok(Self {
+            provider,
+            accounts: Vec::new(),
             finality,
         })
     }
@@ -89,6 +114,27 @@ impl RpcLedger {
             None => request.with_deploy_code(data),
         }
     }
+}
+
+/// The HTTP client and parsed URL for `url` over `route`.
+fn http_client(url: &str, route: RpcRoute) -> Result<(reqwest::Client, reqwest::Url), ChainError> {
+    let parsed: reqwest::Url = url
+        .parse()
+        .map_err(|e| ChainError::Rpc(format!("bad RPC URL {url:?}: {e}")))?;
+    let builder = reqwest::Client::builder();
+    let builder = match route {
+        RpcRoute::Direct => builder,
+        RpcRoute::Socks5(proxy) => {
+            // `socks5h`: the proxy resolves the name; the URL's user is the SOCKS username.
+            let proxy = reqwest::Proxy::all(format!("socks5h://{CHAIN_SOCKS_USER}:x@{proxy}"))
+                .map_err(|e| ChainError::Rpc(format!("SOCKS5 proxy {proxy}: {e}")))?;
+            builder.proxy(proxy)
+        }
+    };
+    let client = builder
+        .build()
+        .map_err(|e| ChainError::Rpc(format!("building the RPC client: {e}")))?;
+    Ok((client, parsed))
 }
 
 fn rpc(error: RpcError<TransportErrorKind>) -> ChainError {

@@ -2,16 +2,19 @@
 //! snapshots, pruned history and finality; the RPC ledger's refusals.
 
 mod common;
+#[path = "../../net/tests/common/socks_server.rs"]
+mod socks_server;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{U256, address};
 use alloy::sol_types::SolEvent;
 use common::{Harness, deploy, secret};
 use nullgate_chain::{
-    BlockRef, ChainError, DevChain, EmbeddedLedger, Finality, Ledger, RpcLedger, Vault,
-    dev_signers, embedded::EmbeddedConfig,
+    BlockRef, CHAIN_SOCKS_USER, ChainError, DevChain, EmbeddedLedger, Finality, Ledger, RpcLedger,
+    RpcRoute, Vault, dev_signers, embedded::EmbeddedConfig,
 };
+use socks_server::{Tunnels, socks_server};
 
 #[tokio::test]
 async fn snapshot_restores_state_blocks_and_logs() {
@@ -155,6 +158,67 @@ async fn rpc_ledger_refusals_on_anvil() {
     assert_eq!(ledger.finalized().await.unwrap().number, 0);
     h.dev.mine(5).await.unwrap();
     assert_eq!(ledger.finalized().await.unwrap().number, 3);
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(nullgate_anvil),
+    ignore = "needs anvil: run `npm ci` in contracts/ or set NULLGATE_ANVIL (.ci/run does)"
+)]
+async fn a_read_only_ledger_reads_through_socks5_and_signs_nothing() {
+    let h = Harness::anvil();
+    let endpoint = h.endpoint.clone().expect("anvil has an endpoint");
+    let vault = deploy(&h).await;
+    let tunnels: Tunnels = Arc::new(Mutex::new(Vec::new()));
+    let proxy = socks_server(tunnels.clone()).await;
+    // By name: the proxy, not this machine, resolves it.
+    let port = endpoint.rsplit(':').next().unwrap().trim_end_matches('/');
+    let by_name = format!("http://localhost:{port}");
+    let reader = Arc::new(
+        RpcLedger::read_only(&by_name, Finality::FinalizedTag, RpcRoute::Socks5(proxy)).unwrap(),
+    );
+    assert_eq!(
+        reader.chain_id().await.unwrap(),
+        h.ledger.chain_id().await.unwrap()
+    );
+    let again = Vault::at(reader.clone(), vault.address()).await.unwrap();
+    assert_eq!(
+        again.deposit_state(BlockRef::Latest).await.unwrap(),
+        vault.deposit_state(BlockRef::Latest).await.unwrap()
+    );
+    let seen = tunnels.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "every read went through the proxy");
+    for tunnel in &seen {
+        assert_eq!(tunnel.user, CHAIN_SOCKS_USER);
+        assert_eq!(tunnel.target, format!("localhost:{port}"));
+    }
+    // No key: nothing can be sent, from any account.
+    assert!(reader.accounts().is_empty());
+    let someone = dev_signers(1)[0].address();
+    assert!(matches!(
+        reader
+            .transact("x", someone, Some(someone), U256::ZERO, Default::default())
+            .await,
+        Err(ChainError::UnknownSender(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_read_only_ledger_refuses_a_bad_url_and_a_dead_proxy() {
+    assert!(matches!(
+        RpcLedger::read_only("not a url", Finality::FinalizedTag, RpcRoute::Direct),
+        Err(ChainError::Rpc(_))
+    ));
+    let unused = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = unused.local_addr().unwrap();
+    drop(unused);
+    let reader = RpcLedger::read_only(
+        "http://localhost:8545",
+        Finality::FinalizedTag,
+        RpcRoute::Socks5(dead),
+    )
+    .unwrap();
+    assert!(matches!(reader.latest().await, Err(ChainError::Rpc(_))));
 }
 
 #[tokio::test]

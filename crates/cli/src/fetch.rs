@@ -9,15 +9,8 @@ use bytes::Bytes;
 use hex::FromHex;
 use http::{HeaderName, HeaderValue, Method};
 use nullgate_net::{
-    HttpRequest, HttpResponse, IsolationId, Transport,
-    direct::DirectTransport,
-    mixnet::{
-        authority::fetch_directory,
-        client::{GatewayKeys, MixnetClient, MixnetConfig},
-        link::LinkKeypair,
-    },
-    ohttp::OhttpTransport,
-    socks::Socks5Transport,
+    HttpRequest, HttpResponse, IsolationId, Transport, direct::DirectTransport,
+    mixnet::client::MixnetClient, ohttp::OhttpTransport, socks::Socks5Transport,
 };
 
 /// The transports `nullgate fetch` can use.
@@ -118,8 +111,7 @@ async fn send(args: &Args, request: HttpRequest) -> anyhow::Result<HttpResponse>
     Ok(response)
 }
 
-/// A mixnet client on a fresh link key, with the authority's current directory and the
-/// gateway's key fetched through the mixnet.
+/// The mixnet client the options describe.
 async fn mixnet(args: &Args) -> anyhow::Result<MixnetClient> {
     let need = |what: &Option<String>, flag: &str| {
         what.clone()
@@ -128,24 +120,8 @@ async fn mixnet(args: &Args) -> anyhow::Result<MixnetClient> {
     let authority = need(&args.authority, "--authority URL (the directory authority)")?;
     let gateway = need(&args.gateway, "--gateway URL (the gateway's base URL)")?;
     let authority_key = need(&args.authority_key, "--authority-key HEX")?;
-    let authority_key = <[u8; 32]>::from_hex(authority_key.trim_start_matches("0x"))
-        .ok()
-        .and_then(|bytes| ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok())
-        .context("--authority-key must be an Ed25519 public key, 64 hex digits")?;
     let pinned_hash = keys_hash(args)?;
-    let directory = fetch_directory(&reqwest::Client::new(), &authority, &authority_key)
-        .await
-        .context("cannot get the mixnet directory")?;
-    let mut client = MixnetClient::connect(
-        MixnetConfig::deployment(),
-        directory,
-        LinkKeypair::generate()?,
-        &gateway,
-        GatewayKeys::Fetch { pinned_hash },
-    )
-    .await?;
-    client.follow_authority(&authority, authority_key);
-    Ok(client)
+    crate::transport::mixnet_client(&authority, &authority_key, &gateway, &pinned_hash).await
 }
 
 fn keys_hash(args: &Args) -> anyhow::Result<[u8; 32]> {

@@ -17,6 +17,7 @@ mod relay;
 mod setup;
 mod stack;
 mod stats;
+mod transport;
 mod vault;
 mod wallet;
 

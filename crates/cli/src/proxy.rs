@@ -1,13 +1,15 @@
 //! `nullgate proxy --config proxy.toml`: the local proxy (OpenAI, Anthropic, Ollama, JSON-RPC)
-//! over a wallet, sending every call sealed through an OHTTP relay to the gateway.
+//! over a wallet, sending every call through the transport of its `[transport]` table (OHTTP
+//! relay, mixnet, SOCKS5 for Tor or Nym; see [`crate::transport`]) to the gateway.
 //!
 //! ```toml
 //! wallet = "wallet"                   # the wallet directory (created empty if missing)
-//! rpc_url = "http://127.0.0.1:8545"   # the chain (your own node, ideally over Tor)
+//! rpc_url = "http://127.0.0.1:8545"   # the chain (your own node, ideally)
+//! rpc_socks = "127.0.0.1:9050"        # chain reads through this SOCKS5 proxy (default: the
+//!                                     # transport's, if socks5; else straight to rpc_url)
 //! vault = "0x…"                       # the vault's address
 //! confirmations = 0                   # 0: the node's `finalized` tag
-//! relay = "https://relay.example/"    # the OHTTP relay in front of the gateway
-//! gateway = "gateway.example"         # the authority sealed requests name
+//! gateway = "gateway.example"         # the authority requests name
 //! request_proving_key = "keys/request.pk"   # from `nullgate setup`; hash checked on chain
 //! default_class = 1                   # class index credentials are pre-generated for
 //! sync_ms = 2000                      # how often the chain and tree are followed
@@ -16,22 +18,26 @@
 //!                                     # (without it: asked on the terminal if encrypted)
 //! [proxy]                             # listen (default 127.0.0.1:8787), max_body_bytes
 //! listen = "127.0.0.1:8787"           # (4 MiB), default_max_tokens (1024)
+//! [transport]                         # how calls leave this machine
+//! kind = "ohttp"
+//! relay = "https://relay.example/"    # the OHTTP relay in front of the gateway
 //! ```
 //!
 //! Notes come from `nullgate wallet deposit` (or `nullgate demo --dir` on its embedded
 //! chain). A missing wallet is created empty, encrypted when `passphrase_env` is set.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use nullgate_chain::{Address, Finality, Ledger, RpcLedger, Vault};
+use nullgate_chain::{Address, Finality, Ledger, RpcLedger, RpcRoute, Vault};
 use nullgate_client::{
     client::{Client, ClientConfig},
     proxy::{Proxy, ProxyConfig},
     trust::trust,
     wallet::{VaultId, Wallet},
 };
-use nullgate_net::ohttp::OhttpTransport;
+
+use crate::transport::{ChosenTransport, TransportFile};
 use nullgate_zk::keys::load_prover_key;
 use serde::Deserialize;
 
@@ -49,10 +55,11 @@ pub(crate) struct Args {
 struct ProxyFile {
     wallet: PathBuf,
     rpc_url: String,
+    #[serde(default)]
+    rpc_socks: Option<SocketAddr>,
     vault: String,
     #[serde(default)]
     confirmations: u64,
-    relay: String,
     gateway: String,
     #[serde(default = "default_key")]
     request_proving_key: PathBuf,
@@ -66,6 +73,7 @@ struct ProxyFile {
     passphrase_env: Option<String>,
     #[serde(default)]
     proxy: ProxyConfig,
+    transport: TransportFile,
 }
 
 fn default_key() -> PathBuf {
@@ -79,6 +87,22 @@ fn default_sync() -> u64 {
 }
 fn default_min_anonymity() -> usize {
     crate::wallet::DEFAULT_MIN_ANONYMITY
+}
+
+/// Whether `url` names this machine (then reading the chain straight from it reveals
+/// nothing).
+fn is_loopback(url: &str) -> bool {
+    let Some(host) = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+    else {
+        return false;
+    };
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Runs the proxy until interrupted.
@@ -119,17 +143,30 @@ fn read_config(path: &std::path::Path) -> anyhow::Result<(ProxyFile, PathBuf)> {
     Ok((file, base))
 }
 
-/// The client core over the configured chain, relay and wallet, synced once and then
+/// The client core over the configured chain, transport and wallet, synced once and then
 /// following the chain in the background.
-async fn start(file: &ProxyFile, base: &std::path::Path) -> anyhow::Result<Client<OhttpTransport>> {
+async fn start(
+    file: &ProxyFile,
+    base: &std::path::Path,
+) -> anyhow::Result<Client<ChosenTransport>> {
     let vault_address: Address = file.vault.parse().context("vault: not an address")?;
     let finality = if file.confirmations == 0 {
         Finality::FinalizedTag
     } else {
         Finality::Confirmations(file.confirmations)
     };
-    let ledger: Arc<dyn Ledger> =
-        Arc::new(RpcLedger::connect(&file.rpc_url, Vec::new(), finality)?);
+    let route = match file.rpc_socks {
+        Some(socks) => RpcRoute::Socks5(socks),
+        None => file.transport.chain_route(),
+    };
+    if route == RpcRoute::Direct && !is_loopback(&file.rpc_url) {
+        eprintln!(
+            "warning: chain reads go straight to {}: that node sees this machine's address \
+             (run your own node, or set rpc_socks to a Tor or Nym SOCKS5 proxy)",
+            file.rpc_url
+        );
+    }
+    let ledger: Arc<dyn Ledger> = Arc::new(RpcLedger::read_only(&file.rpc_url, finality, route)?);
     let vault = Arc::new(Vault::at(ledger, vault_address).await?);
     let deployment = vault.summary().await?.deployment()?;
     let key_bytes = std::fs::read(base.join(&file.request_proving_key)).with_context(|| {
@@ -142,12 +179,8 @@ async fn start(file: &ProxyFile, base: &std::path::Path) -> anyhow::Result<Clien
         load_prover_key(&key_bytes, Some(&deployment.request_proving_key_hash))
             .context("the request proving key is not the one the vault pins")?,
     );
-    let transport = OhttpTransport::through_relay(
-        file.relay.parse().context("relay URL")?,
-        &deployment.ohttp_keys_hash,
-    )
-    .await
-    .context("fetching the gateway's OHTTP key through the relay")?;
+    let transport = file.transport.connect(&deployment.ohttp_keys_hash).await?;
+    eprintln!("calls leave through {}", transport.kind());
     let trusted = trust(&vault, &prover, &transport, &file.gateway).await?;
     let dir = base.join(&file.wallet);
     let passphrase = crate::wallet::PassphraseArgs {

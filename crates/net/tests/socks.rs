@@ -2,87 +2,25 @@
 //! records the credentials each tunnel used.
 
 mod common;
+#[path = "common/socks_server.rs"]
+mod socks_server;
 
 use std::sync::{Arc, Mutex};
 
 use http::{Method, StatusCode};
 use nullgate_net::{HttpRequest, IsolationId, Transport, socks::Socks5Transport};
+use socks_server::{Tunnels, socks_server};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
 };
-
-/// A minimal SOCKS5 server (RFC 1928 CONNECT, RFC 1929 username/password) that records the
-/// usernames it was given.
-async fn socks_server(usernames: Arc<Mutex<Vec<String>>>) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (client, _) = listener.accept().await.unwrap();
-            let usernames = usernames.clone();
-            tokio::spawn(async move {
-                let _ = tunnel(client, usernames).await;
-            });
-        }
-    });
-    address
-}
-
-async fn tunnel(mut client: TcpStream, usernames: Arc<Mutex<Vec<String>>>) -> std::io::Result<()> {
-    let mut head = [0u8; 2];
-    client.read_exact(&mut head).await?;
-    let mut methods = vec![0u8; head[1] as usize];
-    client.read_exact(&mut methods).await?;
-    assert!(
-        methods.contains(&2),
-        "the client must offer username/password"
-    );
-    client.write_all(&[5, 2]).await?;
-    let mut version = [0u8; 2];
-    client.read_exact(&mut version).await?;
-    let mut user = vec![0u8; version[1] as usize];
-    client.read_exact(&mut user).await?;
-    let mut length = [0u8; 1];
-    client.read_exact(&mut length).await?;
-    let mut password = vec![0u8; length[0] as usize];
-    client.read_exact(&mut password).await?;
-    usernames
-        .lock()
-        .unwrap()
-        .push(String::from_utf8(user).unwrap());
-    client.write_all(&[1, 0]).await?;
-    let mut request = [0u8; 4];
-    client.read_exact(&mut request).await?;
-    let target = match request[3] {
-        1 => {
-            let mut ip = [0u8; 4];
-            client.read_exact(&mut ip).await?;
-            std::net::IpAddr::from(ip).to_string()
-        }
-        3 => {
-            let mut length = [0u8; 1];
-            client.read_exact(&mut length).await?;
-            let mut name = vec![0u8; length[0] as usize];
-            client.read_exact(&mut name).await?;
-            String::from_utf8(name).unwrap()
-        }
-        _ => return Ok(()),
-    };
-    let mut port = [0u8; 2];
-    client.read_exact(&mut port).await?;
-    let mut upstream = TcpStream::connect((target.as_str(), u16::from_be_bytes(port))).await?;
-    client.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await?;
-    tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
-    Ok(())
-}
 
 #[tokio::test]
 async fn requests_go_through_the_proxy_with_per_call_isolation() {
     let seen: common::Seen = Arc::new(Mutex::new(Vec::new()));
     let upstream = common::serve(common::upstream(seen.clone())).await;
-    let usernames = Arc::new(Mutex::new(Vec::new()));
-    let proxy = socks_server(usernames.clone()).await;
+    let tunnels: Tunnels = Arc::new(Mutex::new(Vec::new()));
+    let proxy = socks_server(tunnels.clone()).await;
     let transport = Socks5Transport::new(proxy);
 
     let request = HttpRequest::new(Method::GET, "http", &upstream.to_string(), "/hello");
@@ -98,7 +36,12 @@ async fn requests_go_through_the_proxy_with_per_call_isolation() {
         .unwrap();
     transport.send(request, IsolationId(1)).await.unwrap();
 
-    let usernames = usernames.lock().unwrap();
+    let usernames: Vec<String> = tunnels
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.user.clone())
+        .collect();
     assert_eq!(usernames.len(), 3, "one tunnel per call");
     assert_ne!(
         usernames[0], usernames[1],
@@ -179,8 +122,8 @@ async fn tls_server() -> (u16, Vec<u8>) {
 #[tokio::test]
 async fn https_runs_tls_end_to_end_through_the_tunnel() {
     let (port, certificate) = tls_server().await;
-    let usernames = Arc::new(Mutex::new(Vec::new()));
-    let proxy = socks_server(usernames.clone()).await;
+    let tunnels: Tunnels = Arc::new(Mutex::new(Vec::new()));
+    let proxy = socks_server(tunnels.clone()).await;
     let request = HttpRequest::new(
         Method::GET,
         "https",
@@ -212,7 +155,7 @@ async fn https_runs_tls_end_to_end_through_the_tunnel() {
         "{refused:?}"
     );
     assert_eq!(
-        usernames.lock().unwrap().len(),
+        tunnels.lock().unwrap().len(),
         2,
         "both went through the proxy"
     );
