@@ -211,6 +211,40 @@ impl Vault {
         Ok(vault)
     }
 
+    /// Waits until the vault exists in the newest finalised block. A vault deployed moments
+    /// ago is final only some blocks later (minutes on Ethereum), and until then every read
+    /// at the finalised block finds no contract there. `waiting` is told the finalised block
+    /// once, if there is a wait.
+    pub async fn wait_until_final(
+        &self,
+        poll: std::time::Duration,
+        mut waiting: impl FnMut(u64),
+    ) -> Result<(), ChainError> {
+        let mut told = false;
+        loop {
+            let finalized = self.ledger.finalized().await?;
+            let block = BlockRef::Number(finalized.number);
+            let data = self
+                .ledger
+                .call(
+                    NoteVault::unitSizeCall::SIGNATURE,
+                    self.address,
+                    NoteVault::unitSizeCall {}.abi_encode().into(),
+                    block,
+                )
+                .await?;
+            // No code at that block answers with no bytes at all.
+            if !data.is_empty() {
+                return Ok(());
+            }
+            if !told {
+                waiting(finalized.number);
+                told = true;
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
     /// The vault's address.
     pub fn address(&self) -> Address {
         self.address

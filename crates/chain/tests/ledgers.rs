@@ -204,6 +204,45 @@ async fn a_read_only_ledger_reads_through_socks5_and_signs_nothing() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(nullgate_anvil),
+    ignore = "needs anvil: run `npm ci` in contracts/ or set NULLGATE_ANVIL (.ci/run does)"
+)]
+async fn waiting_for_a_new_vault_to_be_final() {
+    let h = Harness::anvil();
+    let vault = deploy(&h).await;
+    // anvil's `finalized` is two blocks below the head: the vault is not there yet.
+    let mut told = Vec::new();
+    let mine = {
+        let dev = h.dev.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            dev.mine(3).await.unwrap();
+        })
+    };
+    vault
+        .wait_until_final(std::time::Duration::from_millis(50), |block| {
+            told.push(block)
+        })
+        .await
+        .unwrap();
+    mine.await.unwrap();
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    // Once final, reads at the finalised block work and a second wait is none.
+    let finalized = h.ledger.finalized().await.unwrap();
+    vault
+        .deposit_state(BlockRef::Number(finalized.number))
+        .await
+        .unwrap();
+    vault
+        .wait_until_final(std::time::Duration::from_millis(50), |_| {
+            panic!("no wait for a final vault")
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn a_read_only_ledger_refuses_a_bad_url_and_a_dead_proxy() {
     assert!(matches!(
         RpcLedger::read_only("not a url", Finality::FinalizedTag, RpcRoute::Direct),

@@ -2,7 +2,7 @@
 //! following a vault over JSON-RPC. Every option is documented, with its default, in
 //! `nullgate_gateway::config`.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use nullgate_chain::{Address, Finality, Ledger, PrivateKeySigner, RpcLedger, Vault};
@@ -31,6 +31,17 @@ pub(crate) struct Args {
 fn secret_env(name: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     let value = std::env::var(name).with_context(|| format!("{what}: set {name} (hex)"))?;
     hex::decode(value.trim().trim_start_matches("0x")).with_context(|| format!("{name} is not hex"))
+}
+
+/// The gateway's OHTTP key ring, derived from the seed in the environment variable `var`
+/// (the same seed gives the same key configuration, so `nullgate vault deploy` pins the hash
+/// of the configuration the gateway will serve).
+pub(crate) fn ohttp_keys(var: &str) -> anyhow::Result<KeyRing> {
+    let seed = secret_env(var, "the OHTTP key seed")?;
+    if seed.len() < 32 {
+        bail!("{var} must hold at least 32 bytes of hex");
+    }
+    Ok(KeyRing::derive(1, &seed, Duration::from_secs(24 * 3600))?)
 }
 
 /// Reads the configuration, checks it against the vault, and serves until interrupted.
@@ -75,14 +86,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         &secret_env(&config.state_key_env, "the state key")?,
         "state key",
     )?)?;
-    let seed = secret_env(&config.ohttp_seed_env, "the OHTTP key seed")?;
-    if seed.len() < 32 {
-        bail!(
-            "{} must hold at least 32 bytes of hex",
-            config.ohttp_seed_env
-        );
-    }
-    let ohttp = KeyRing::derive(1, &seed, std::time::Duration::from_secs(24 * 3600))?;
+    let ohttp = ohttp_keys(&config.ohttp_seed_env)?;
     let slasher = std::env::var(&config.slasher_key_env)
         .ok()
         .map(|key| key.trim().parse::<PrivateKeySigner>())
@@ -123,6 +127,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             finality,
         )?);
         let vault = Arc::new(Vault::at(ledger, vault_address).await?);
+        vault
+            .wait_until_final(Duration::from_secs(2), |block| {
+                eprintln!(
+                    "waiting for the vault's deployment to be final (finalised block: {block})"
+                )
+            })
+            .await?;
         // The state key signs under its number on chain (checked by Gateway::start).
         let number = vault.summary().await?.current_key;
         let store: Arc<dyn NullifierStore> = match &postgres_url {

@@ -168,6 +168,11 @@ async fn start(
     }
     let ledger: Arc<dyn Ledger> = Arc::new(RpcLedger::read_only(&file.rpc_url, finality, route)?);
     let vault = Arc::new(Vault::at(ledger, vault_address).await?);
+    vault
+        .wait_until_final(Duration::from_secs(2), |block| {
+            eprintln!("waiting for the vault's deployment to be final (finalised block: {block})")
+        })
+        .await?;
     let deployment = vault.summary().await?.deployment()?;
     let key_bytes = std::fs::read(base.join(&file.request_proving_key)).with_context(|| {
         format!(

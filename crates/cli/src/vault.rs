@@ -7,9 +7,10 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use hex::FromHex;
 use nullgate_chain::{
-    Address, EmbeddedLedger, Finality, KeyHashes, Ledger, PrivateKeySigner, RpcLedger, Vault,
+    Address, B256, EmbeddedLedger, Finality, KeyHashes, Ledger, PrivateKeySigner, RpcLedger, Vault,
     VaultParams, VaultSummary, dev_signers,
 };
+use nullgate_protocol::price::PriceList;
 use nullgate_zk::{
     groth16::CircuitKind,
     keys::{DEV_SEED, dev_setup},
@@ -23,7 +24,7 @@ use crate::bench_zk::new_spinner;
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
     /// Deploy the exit verifier and a vault; print the vault's address and parameters.
-    Deploy(DeployArgs),
+    Deploy(Box<DeployArgs>),
     /// Print a deployed vault's parameters.
     Show(ShowArgs),
 }
@@ -70,10 +71,21 @@ pub(crate) struct DeployArgs {
     /// The smallest deposit, credit units.
     #[arg(long, default_value_t = 1_000)]
     min_deposit: u64,
-    /// Cost classes, strictly increasing, comma separated (at most 8).
+    /// The gateway's price list (canonical text, PROTOCOL §11): its SHA-256 is pinned as
+    /// `priceListHash`, and the cost classes and floor fee are its own. Without it the hash
+    /// stays zero and no gateway can serve the vault.
+    #[arg(long, conflicts_with_all = ["classes", "floor_fee"])]
+    price_list: Option<PathBuf>,
+    /// The environment variable holding the gateway's OHTTP key seed (as in its
+    /// `ohttp_seed_env`): the hash of the key configuration it derives is pinned as
+    /// `ohttpKeysHash`. Without it the hash stays zero and clients refuse every key.
+    #[arg(long)]
+    ohttp_seed_env: Option<String>,
+    /// Cost classes, strictly increasing, comma separated (at most 8); without
+    /// `--price-list` only.
     #[arg(long, value_delimiter = ',', default_values_t = [1u64, 10, 100, 1_000])]
     classes: Vec<u64>,
-    /// The floor fee `Δ_min ≤ C_1`.
+    /// The floor fee `Δ_min ≤ C_1`; without `--price-list` only.
     #[arg(long, default_value_t = 1)]
     floor_fee: u64,
     /// Default windows: `spec` (PROTOCOL §2: W 72 h, G_exp 14 days, TTL 90 days) or `dev`
@@ -140,7 +152,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         match command {
-            Command::Deploy(args) => deploy(args).await,
+            Command::Deploy(args) => deploy(*args).await,
             Command::Show(args) => show(args).await,
         }
     })
@@ -226,6 +238,34 @@ impl Opened {
 
 async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let opened = open(&args.chain)?;
+    // The pins first: a bad file or variable fails before the slow key setup.
+    let prices = match &args.price_list {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read the price list {}", path.display()))?;
+            Some(
+                PriceList::parse(&bytes)
+                    .with_context(|| format!("the price list {}", path.display()))?,
+            )
+        }
+        None => {
+            eprintln!(
+                "warning: no --price-list: priceListHash stays zero and no gateway can serve \
+                 this vault"
+            );
+            None
+        }
+    };
+    let ohttp_keys_hash = match &args.ohttp_seed_env {
+        Some(var) => Some(B256::from(crate::gateway::ohttp_keys(var)?.served_hash()?)),
+        None => {
+            eprintln!(
+                "warning: no --ohttp-seed-env: ohttpKeysHash stays zero and clients refuse \
+                 every gateway key"
+            );
+            None
+        }
+    };
     let (keys, dev_keys) = match &args.keys {
         Some(dir) => read_key_hashes(dir)?,
         None => {
@@ -244,6 +284,14 @@ async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     params.min_deposit = args.min_deposit;
     params.cost_classes = args.classes;
     params.floor_fee = args.floor_fee;
+    if let Some(list) = &prices {
+        params.cost_classes = list.classes().to_vec();
+        params.floor_fee = list.floor_fee();
+        params.price_list_hash = B256::from(list.hash());
+    }
+    if let Some(hash) = ohttp_keys_hash {
+        params.ohttp_keys_hash = hash;
+    }
     let (exit_window, expiry_grace, note_lifetime) = args.preset.windows();
     params.exit_window = args.exit_window.unwrap_or(exit_window);
     params.expiry_grace = args.expiry_grace.unwrap_or(expiry_grace);

@@ -124,6 +124,51 @@ fn bad_parameters_are_refused_with_the_reason() {
 }
 
 #[test]
+fn bad_pins_are_refused_before_anything_is_deployed() {
+    let missing = std::env::temp_dir().join(format!("nullgate-no-prices-{}", std::process::id()));
+    let refused = |extra: &[&str]| {
+        let out = nullgate()
+            .args(["vault", "deploy", "--state-key"])
+            .arg(missing.with_extension("hex"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let path = missing.to_str().unwrap();
+    let stderr = refused(&["--price-list", path]);
+    assert!(stderr.contains("cannot read the price list"), "{stderr}");
+    // The price list sets the classes and the floor fee: giving both is a contradiction.
+    let stderr = refused(&["--price-list", path, "--classes", "1,2"]);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let bad = missing.with_extension("txt");
+    std::fs::write(&bad, "not a price list").unwrap();
+    let stderr = refused(&["--price-list", bad.to_str().unwrap()]);
+    assert!(stderr.contains("the price list"), "{stderr}");
+    let _ = std::fs::remove_file(&bad);
+    let stderr = refused(&["--ohttp-seed-env", "NULLGATE_TEST_UNSET_SEED"]);
+    assert!(stderr.contains("set NULLGATE_TEST_UNSET_SEED"), "{stderr}");
+    let stderr = std::process::Command::new(env!("CARGO_BIN_EXE_nullgate"))
+        .env("NULLGATE_TEST_SHORT_SEED", "abcd")
+        .args([
+            "vault",
+            "deploy",
+            "--ohttp-seed-env",
+            "NULLGATE_TEST_SHORT_SEED",
+        ])
+        .output()
+        .unwrap();
+    assert!(!stderr.status.success());
+    let stderr = String::from_utf8_lossy(&stderr.stderr);
+    assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+    assert!(
+        !missing.with_extension("hex").exists(),
+        "no state key was written"
+    );
+}
+
+#[test]
 fn the_dev_preset_shortens_the_windows_and_flags_override_it() {
     let key = std::env::temp_dir().join(format!("nullgate-vault-dev-{}.hex", std::process::id()));
     let deployed = json_of(
