@@ -2,7 +2,7 @@
 //! on 127.0.0.1, carrying one call from a library client through an exit to a real OHTTP
 //! gateway; and the settings-file errors an operator meets.
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -19,19 +19,7 @@ use nullgate_net::{
 };
 
 mod common;
-use common::nullgate;
-
-/// Child processes, killed when the test ends however it ends.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+use common::{Children, nullgate};
 
 /// A base port with the next three ports free too (checked by binding them).
 fn free_ports(count: u16) -> u16 {

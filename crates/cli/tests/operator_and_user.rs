@@ -9,13 +9,13 @@ mod common;
 mod socks_server;
 
 use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use common::{json_of, nullgate};
+use common::{Children, anvil_path, json_of, nullgate};
 use nullgate_chain::CHAIN_SOCKS_USER;
 use socks_server::{Tunnels, socks_server};
 
@@ -23,28 +23,6 @@ use socks_server::{Tunnels, socks_server};
 const OPERATOR_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 /// The gateway's OHTTP key seed (hex, 32 bytes): the operator's secret.
 const OHTTP_SEED: &str = "4f48545450207365656420666f7220746865206f70657261746f722074657374";
-
-/// Child processes, killed when the test ends however it ends.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// anvil from `$NULLGATE_ANVIL` or `contracts/node_modules` (installed by `.ci/run`).
-fn anvil_path() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("NULLGATE_ANVIL") {
-        return Some(PathBuf::from(path));
-    }
-    let npm =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts/node_modules/.bin/anvil");
-    npm.exists().then_some(npm)
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -136,7 +114,16 @@ async fn pay_for_a_chat(proxy: &str, log: &Path) -> u64 {
     }
 }
 
-fn proxy_config(dir: &Path, rpc: &str, vault: &str, gateway: &str, listen: u16, transport: &str) {
+/// Writes `proxy.toml` for `transport` and starts `nullgate proxy` on a free port, its log in
+/// `log`; returns the proxy's base URL.
+fn start_proxy(
+    children: &mut Children,
+    dir: &Path,
+    (rpc, vault, gateway): (&str, &str, &str),
+    transport: &str,
+    log: &Path,
+) -> String {
+    let listen = free_port();
     std::fs::write(
         dir.join("proxy.toml"),
         format!(
@@ -148,6 +135,13 @@ fn proxy_config(dir: &Path, rpc: &str, vault: &str, gateway: &str, listen: u16, 
         ),
     )
     .unwrap();
+    let mut command = nullgate();
+    command
+        .arg("proxy")
+        .arg("--config")
+        .arg(dir.join("proxy.toml"));
+    start(children, command, log, "nullgate proxy on");
+    format!("http://127.0.0.1:{listen}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,23 +257,15 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
     run(wallet("deposit").args(["--amount", &amount, "--notes", "2"]));
 
     // Over the OHTTP relay.
-    let proxy_port = free_port();
-    proxy_config(
-        &dir,
-        &rpc,
-        &vault,
-        &gateway,
-        proxy_port,
-        &format!("kind = \"ohttp\"\nrelay = \"http://127.0.0.1:{relay_port}/\""),
-    );
-    let mut command = nullgate();
-    command
-        .arg("proxy")
-        .arg("--config")
-        .arg(dir.join("proxy.toml"));
+    let chain = (rpc.as_str(), vault.as_str(), gateway.as_str());
     let log = dir.join("proxy-ohttp.log");
-    start(&mut children, command, &log, "nullgate proxy on");
-    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    let proxy = start_proxy(
+        &mut children,
+        &dir,
+        chain,
+        &format!("kind = \"ohttp\"\nrelay = \"http://127.0.0.1:{relay_port}/\""),
+        &log,
+    );
     assert!(pay_for_a_chat(&proxy, &log).await > 0);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("calls leave through ohttp"), "{text}");
@@ -291,25 +277,16 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
     // Over SOCKS5: calls and chain reads both through the proxy, each on its own username.
     let tunnels: Tunnels = Arc::new(Mutex::new(Vec::new()));
     let socks = socks_server(tunnels.clone()).await;
-    let proxy_port = free_port();
-    proxy_config(
+    let log = dir.join("proxy-socks5.log");
+    let proxy = start_proxy(
+        &mut children,
         &dir,
-        &rpc,
-        &vault,
-        &gateway,
-        proxy_port,
+        chain,
         &format!(
             "kind = \"socks5\"\nsocks = \"{socks}\"\ngateway_url = \"http://localhost:{gateway_port}\""
         ),
+        &log,
     );
-    let mut command = nullgate();
-    command
-        .arg("proxy")
-        .arg("--config")
-        .arg(dir.join("proxy.toml"));
-    let log = dir.join("proxy-socks5.log");
-    start(&mut children, command, &log, "nullgate proxy on");
-    let proxy = format!("http://127.0.0.1:{proxy_port}");
     assert!(pay_for_a_chat(&proxy, &log).await > 0);
     let seen = tunnels.lock().unwrap().clone();
     let to_gateway: Vec<_> = seen

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 mod common;
-use common::{json_of, nullgate};
+use common::{anvil_path, json_of, nullgate};
 
 #[test]
 fn deploy_then_show_on_the_embedded_chain() {
@@ -189,16 +189,6 @@ fn the_dev_preset_shortens_the_windows_and_flags_override_it() {
     assert_eq!(deployed["expiry_grace"], 86_400);
     assert_eq!(deployed["note_lifetime"], 30 * 86_400);
     let _ = std::fs::remove_file(&key);
-}
-
-/// anvil from `$NULLGATE_ANVIL` or `contracts/node_modules` (installed by `.ci/run`).
-fn anvil_path() -> Option<std::path::PathBuf> {
-    if let Some(path) = std::env::var_os("NULLGATE_ANVIL") {
-        return Some(path.into());
-    }
-    let npm = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../contracts/node_modules/.bin/anvil");
-    npm.exists().then_some(npm)
 }
 
 /// anvil, killed when the test ends however it ends.

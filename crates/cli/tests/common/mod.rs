@@ -2,7 +2,10 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
-use std::process::Command;
+use std::{
+    path::PathBuf,
+    process::{Child, Command},
+};
 
 /// The `nullgate` binary cargo built for these tests.
 pub(crate) fn nullgate() -> Command {
@@ -18,4 +21,26 @@ pub(crate) fn json_of(command: &mut Command) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Child processes, killed when the test ends however it ends.
+pub(crate) struct Children(pub(crate) Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// anvil from `$NULLGATE_ANVIL` or `contracts/node_modules` (installed by `.ci/run`).
+pub(crate) fn anvil_path() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("NULLGATE_ANVIL") {
+        return Some(PathBuf::from(path));
+    }
+    let npm =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../contracts/node_modules/.bin/anvil");
+    npm.exists().then_some(npm)
 }
