@@ -14,6 +14,7 @@
 //! default_class = 1                   # class index credentials are pre-generated for
 //! sync_ms = 2000                      # how often the chain and tree are followed
 //! min_anonymity = 8                   # refuse to spend among fewer Active notes (§9)
+//! prover_threads = 1                  # threads proving credentials (default: one per core)
 //! passphrase_env = "NULLGATE_PASSPHRASE"  # variable holding an encrypted wallet's passphrase
 //!                                     # (without it: asked on the terminal if encrypted)
 //! [proxy]                             # listen (default 127.0.0.1:8787), max_body_bytes
@@ -69,6 +70,8 @@ struct ProxyFile {
     sync_ms: u64,
     #[serde(default = "default_min_anonymity")]
     min_anonymity: usize,
+    #[serde(default)]
+    prover_threads: usize,
     #[serde(default)]
     passphrase_env: Option<String>,
     #[serde(default)]
@@ -224,6 +227,7 @@ async fn start(
             default_class: file.default_class,
             in_progress_retries: 8,
             min_anonymity: file.min_anonymity,
+            prover_threads: file.prover_threads,
         },
     )?;
     client.sync().await?;

@@ -191,6 +191,7 @@ pub(crate) async fn start(args: &StackOptions) -> anyhow::Result<Stack> {
             in_progress_retries: 8,
             // One user's demo chain: its own notes are the whole vault.
             min_anonymity: 0,
+            prover_threads: 0,
         },
     )?;
     let depositor = dev.ledger.accounts()[1];

@@ -1,9 +1,12 @@
-//! Crash safety of a request (PROTOCOL §5 step 7, §9): the client is killed between the
-//! journal write and the send, after the send before the receipt, and after answering
-//! before the receipted state was written. On restart it re-sends
-//! exactly the journalled bytes, ends with the right state, and never sends a different
-//! request at that index. The gateway, chain and upstream are real; the network in between
-//! is a recording transport that can lose one response (as a dropped connection would).
+//! Crash safety of a request (PROTOCOL §5 step 7, §9), one test per fault point: the client
+//! is killed during the journal write, between it and the send, after the send before the
+//! receipt, after answering before the receipted state was written, and in the middle of
+//! that wallet write (the wallet's temporary torn; the wallet replaced but its backup
+//! torn); and the wallet write fails outright while the client runs on. On restart it
+//! re-sends exactly the journalled bytes, ends with the right state, and never sends a
+//! different request at that index. The gateway, chain and upstream are real; the network
+//! in between is a recording transport that can lose one response (as a dropped connection
+//! would).
 //!
 //! The same harness checks the anonymity threshold (PROTOCOL §9): below it nothing is sent.
 mod common;
@@ -83,7 +86,7 @@ async fn killed_after_send_before_the_receipt() {
 }
 
 /// The wallet's files (wallet, backup, journal slots) as they are now.
-fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+fn snapshot(dir: &Path) -> Files {
     let mut files = Vec::new();
     for name in ["wallet.json", "wallet.json.bak"] {
         files.push((dir.join(name), std::fs::read(dir.join(name)).unwrap()));
@@ -130,6 +133,164 @@ async fn killed_after_answering_before_the_state_was_written() {
     restarted.pay_request(chat()).await.unwrap();
     restarted.settled(Duration::from_secs(10)).await;
     assert_eq!(restarted.notes()[0].state.index, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_during_the_journal_write() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = new_wallet(&world, dir.path()).await;
+    let prepared = client.prepare(&chat()).await.unwrap();
+    // Killed before the write's fsync returned: only the first part of the record reached
+    // the disk (nothing is sent before the fsync returns).
+    let slot = dir.path().join("journal").join("0.req");
+    let record = std::fs::read(&slot).unwrap();
+    std::fs::write(&slot, &record[..record.len() / 2]).unwrap();
+    drop(prepared);
+    let wallet = crash(client, dir.path()).await;
+
+    let restarted = client_after_restart(&world, wallet).await;
+    assert!(
+        world.network.sent.lock().unwrap().is_empty(),
+        "a torn entry never left, so there is nothing to re-send"
+    );
+    assert_eq!(restarted.notes()[0].state.index, 0);
+    restarted.pay_request(chat()).await.unwrap();
+    restarted.settled(Duration::from_secs(10)).await;
+    assert_eq!(world.network.sent.lock().unwrap().len(), 1);
+    assert_eq!(world.upstream.counters().chat_completions, 1);
+    assert_eq!(restarted.notes()[0].state.index, 1);
+}
+
+/// Runs one paid call, then puts the wallet's files back as `crashed` says a crash in the
+/// middle of writing its receipted state would have left them, given the files after the
+/// journal write and after the whole write. Returns the charge of the call.
+async fn crash_during_the_wallet_write(
+    world: &World,
+    dir: &Path,
+    crashed: impl FnOnce(&Path, Files, Files),
+) -> u64 {
+    let client = new_wallet(world, dir).await;
+    let prepared = client.prepare(&chat()).await.unwrap();
+    let journalled = snapshot(dir);
+    let answered = client.send(prepared).await.unwrap();
+    assert_eq!(answered.status, 200);
+    client.settled(Duration::from_secs(10)).await;
+    drop(crash(client, dir).await);
+    crashed(dir, journalled, snapshot(dir));
+    answered.receipt.charge
+}
+
+type Files = Vec<(std::path::PathBuf, Vec<u8>)>;
+
+fn bytes_of(files: &Files, name: &str) -> Vec<u8> {
+    files
+        .iter()
+        .find(|(path, _)| path.file_name().unwrap() == name)
+        .unwrap()
+        .1
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_while_writing_the_wallets_temporary() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let charge = crash_during_the_wallet_write(&world, dir.path(), |dir, before, after| {
+        // The old files, and half of the new wallet in its temporary.
+        for (path, bytes) in before {
+            std::fs::write(path, bytes).unwrap();
+        }
+        let new = bytes_of(&after, "wallet.json");
+        std::fs::write(dir.join("wallet.json.tmp"), &new[..new.len() / 2]).unwrap();
+    })
+    .await;
+    let wallet = Wallet::open(dir.path()).unwrap().wallet;
+    assert_eq!(wallet.notes()[0].state.index, 0, "the old state");
+    assert!(!dir.path().join("wallet.json.tmp").exists());
+
+    let restarted = client_after_restart(&world, wallet).await;
+    let sent = world.network.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0], sent[1], "the journalled request, byte for byte");
+    assert_eq!(world.upstream.counters().chat_completions, 1);
+    assert_eq!(restarted.notes()[0].state.index, 1);
+    assert_eq!(restarted.notes()[0].state.balance, 50_000 - charge);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_after_the_wallet_was_replaced_while_writing_its_backup() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let charge = crash_during_the_wallet_write(&world, dir.path(), |dir, before, after| {
+        // The new wallet; the old backup, half of the new one in its temporary; the journal
+        // not cleared yet.
+        for (path, bytes) in before {
+            if path.file_name().unwrap() != "wallet.json" {
+                std::fs::write(path, bytes).unwrap();
+            }
+        }
+        let new = bytes_of(&after, "wallet.json.bak");
+        std::fs::write(dir.join("wallet.json.bak.tmp"), &new[..new.len() / 2]).unwrap();
+    })
+    .await;
+    let opened = Wallet::open(dir.path()).unwrap();
+    assert!(opened.warning.is_none(), "wallet.json is whole");
+    assert_eq!(opened.wallet.notes()[0].state.index, 1, "the new state");
+
+    let restarted = client_after_restart(&world, opened.wallet).await;
+    assert_eq!(
+        world.network.sent.lock().unwrap().len(),
+        1,
+        "the journal entry is below the saved index: settled, not re-sent"
+    );
+    assert_eq!(restarted.notes()[0].state.index, 1);
+    assert_eq!(restarted.notes()[0].state.balance, 50_000 - charge);
+    restarted.pay_request(chat()).await.unwrap();
+    restarted.settled(Duration::from_secs(10)).await;
+    assert_eq!(restarted.notes()[0].state.index, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_wallet_write_holds_the_note_until_a_re_send_settles_it() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = new_wallet(&world, dir.path()).await;
+    // The fault: a directory where the wallet's temporary goes, so every wallet write fails
+    // (as a full or read-only disk would), even for root.
+    let blocker = dir.path().join("wallet.json.tmp");
+    std::fs::create_dir(&blocker).unwrap();
+    std::fs::write(blocker.join("in-the-way"), b"").unwrap();
+
+    let answered = client.pay_request(chat()).await.unwrap();
+    assert_eq!(answered.status, 200, "the agent has its answer");
+    client.settled(Duration::from_secs(10)).await;
+    assert_eq!(
+        client.notes()[0].state.index,
+        0,
+        "the new state is not saved"
+    );
+    assert!(
+        client.pay_request(chat()).await.is_err(),
+        "the note is held: no second request at its index"
+    );
+    assert_eq!(world.network.sent.lock().unwrap().len(), 1);
+
+    // The fault goes; the next sync re-sends the journalled request and saves its state.
+    std::fs::remove_dir_all(&blocker).unwrap();
+    client.sync().await.unwrap();
+    client.settled(Duration::from_secs(10)).await;
+    let sent = world.network.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0], sent[1], "the journalled request, byte for byte");
+    assert_eq!(world.upstream.counters().chat_completions, 1);
+    assert_eq!(client.notes()[0].state.index, 1);
+    assert_eq!(
+        client.notes()[0].state.balance,
+        50_000 - answered.receipt.charge
+    );
+    let wallet = crash(client, dir.path()).await;
+    assert_eq!(wallet.notes()[0].state.index, 1, "and it is on disk");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -128,6 +128,33 @@ pub async fn client_with_threshold(
     wallet: Wallet,
     min_anonymity: usize,
 ) -> Client<Network> {
+    client_with_config(
+        world,
+        wallet,
+        ClientConfig {
+            min_anonymity,
+            ..config()
+        },
+    )
+    .await
+}
+
+/// How the tests' clients behave unless a test says otherwise.
+pub fn config() -> ClientConfig {
+    ClientConfig {
+        authority: DEV_AUTHORITY.into(),
+        default_class: 1,
+        in_progress_retries: 4,
+        min_anonymity: 0,
+        prover_threads: 0,
+    }
+}
+
+pub async fn client_with_config(
+    world: &World,
+    wallet: Wallet,
+    config: ClientConfig,
+) -> Client<Network> {
     let trusted = trust(
         &world.dev.vault,
         &world.dev.request_key,
@@ -142,12 +169,7 @@ pub async fn client_with_threshold(
         world.dev.vault.clone(),
         trusted,
         world.dev.request_key.clone(),
-        ClientConfig {
-            authority: DEV_AUTHORITY.into(),
-            default_class: 1,
-            in_progress_retries: 4,
-            min_anonymity,
-        },
+        config,
     )
     .unwrap()
 }
