@@ -191,6 +191,12 @@ impl LiveParameters {
 }
 
 impl Vault {
+    /// Reads `ohttpKeysHash` at `block`: what a long-lived client checks its gateway key
+    /// against (one call, cheap enough for every sync).
+    pub async fn ohttp_keys_hash(&self, block: BlockRef) -> Result<B256, ChainError> {
+        self.read(NoteVault::ohttpKeysHashCall {}, block).await
+    }
+
     /// Reads the parameters that change after deployment, at `block`.
     pub async fn live_parameters(&self, block: BlockRef) -> Result<LiveParameters, ChainError> {
         let count = self.read(NoteVault::keyCountCall {}, block).await?;

@@ -15,8 +15,9 @@ pub(crate) struct Args {
     /// this relay forwards to.
     #[arg(long)]
     gateway: reqwest::Url,
-    /// Largest encapsulated request accepted, in bytes.
-    #[arg(long, default_value_t = 1 << 20)]
+    /// Largest encapsulated request accepted, in bytes (default: a gateway's largest request,
+    /// 1 MiB, with room for its headers and padding).
+    #[arg(long, default_value_t = (1 << 20) + nullgate_net::LARGE_BUCKET)]
     max_request: usize,
 }
 

@@ -243,6 +243,15 @@ impl Transport for ChosenTransport {
             }
         }
     }
+
+    async fn follow_gateway_keys(&self, pinned_hash: &[u8; 32]) -> Result<bool, NetError> {
+        match self {
+            Self::Ohttp(transport) => transport.follow_gateway_keys(pinned_hash).await,
+            Self::Mixnet(transport) => transport.follow_gateway_keys(pinned_hash).await,
+            // TLS straight to the gateway: no OHTTP key.
+            Self::Socks5 { .. } | Self::Direct { .. } => Ok(false),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -196,6 +196,8 @@ struct Inner<T> {
     provers: rayon::ThreadPool,
     /// How many requests wait for a busy note now.
     waiting: AtomicUsize,
+    /// The `ohttpKeysHash` whose key the transport last failed to fetch (said once).
+    unfollowed_pin: Mutex<Option<[u8; 32]>>,
 }
 
 /// A request waiting for a busy note. The first of a wave of waiting requests says so in
@@ -296,6 +298,7 @@ impl<T: Transport + 'static> Client<T> {
                 freed: tokio::sync::Notify::new(),
                 provers,
                 waiting: AtomicUsize::new(0),
+                unfollowed_pin: Mutex::new(None),
             }),
         })
     }
@@ -391,6 +394,7 @@ impl<T: Transport + 'static> Client<T> {
             let mut anonymity = inner.anonymity();
             anonymity.size = Some(anonymity.set.size_at(hour));
         }
+        inner.follow_gateway_keys(finalized.number).await;
         let stale = inner
             .view
             .read()
@@ -837,6 +841,39 @@ fn strip_nullgate_events(body: &Bytes) -> Bytes {
 }
 
 impl<T: Transport + 'static> Inner<T> {
+    /// Follows a rotation of the gateway's OHTTP key (PROTOCOL §2 `ohttpKeysHash`, as of
+    /// finalised block `block`): a transport that seals to it fetches the newly pinned
+    /// configuration. Until the gateway serves it, calls stay sealed to the key in use (the
+    /// gateway keeps it for its max-age) and the next sync tries again; the failure is
+    /// logged once per pin.
+    async fn follow_gateway_keys(&self, block: u64) {
+        let pinned = match self.vault.ohttp_keys_hash(BlockRef::Number(block)).await {
+            Ok(hash) => hash.0,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the vault's ohttpKeysHash; the gateway key stays");
+                return;
+            }
+        };
+        match self.transport.follow_gateway_keys(&pinned).await {
+            Ok(true) => {
+                tracing::info!(
+                    "the vault pins a new OHTTP key for the gateway; calls are sealed to it from now on"
+                );
+            }
+            Ok(false) => {}
+            Err(error) => {
+                let mut said = self
+                    .unfollowed_pin
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if *said != Some(pinned) {
+                    *said = Some(pinned);
+                    tracing::warn!(%error, "the vault pins a new OHTTP key for the gateway, which does not serve it (yet); calls stay sealed to the key in use");
+                }
+            }
+        }
+    }
+
     fn wallet(&self) -> std::sync::MutexGuard<'_, Wallet> {
         self.wallet.lock().unwrap_or_else(|e| e.into_inner())
     }

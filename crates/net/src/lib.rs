@@ -35,6 +35,6 @@ pub mod tor;
 mod transport;
 
 pub use error::NetError;
-pub use message::{HttpRequest, HttpResponse};
+pub use message::{HttpRequest, HttpResponse, LARGE_BUCKET, MIN_BUCKET, padded_len};
 pub use stream::TlsRoots;
 pub use transport::{IsolationId, Transport};

@@ -1,4 +1,9 @@
 //! Requests and responses as plain values, and their Binary HTTP (RFC 9292) encoding.
+//!
+//! Every encoding is padded with zero bytes to a size bucket ([`padded_len`], PROTOCOL §11),
+//! so that what carries it sealed (an OHTTP relay, the mixnet, the network) learns the
+//! bucket, not the length of a prompt or an answer. Decoding refuses non-zero padding
+//! (RFC 9292 §3.8).
 
 use std::io::Cursor;
 
@@ -38,6 +43,40 @@ pub struct HttpResponse {
     pub trailers: HeaderMap,
 }
 
+/// The smallest padding bucket: 1 KiB.
+pub const MIN_BUCKET: usize = 1 << 10;
+
+/// Above this size (64 KiB), buckets are its multiples rather than powers of two.
+pub const LARGE_BUCKET: usize = 64 << 10;
+
+/// The size a Binary HTTP message of `len` bytes is padded to: the smallest of 1, 2, 4, …,
+/// 64 KiB that holds it, and beyond that the next multiple of 64 KiB (so padding never
+/// costs more than 64 KiB, and never more than doubles a message).
+pub fn padded_len(len: usize) -> usize {
+    if len <= LARGE_BUCKET {
+        len.max(MIN_BUCKET).next_power_of_two()
+    } else {
+        len.div_ceil(LARGE_BUCKET).saturating_mul(LARGE_BUCKET)
+    }
+}
+
+/// Pads `encoded` with zeros to [`padded_len`].
+fn pad(mut encoded: Vec<u8>) -> Vec<u8> {
+    encoded.resize(padded_len(encoded.len()), 0);
+    encoded
+}
+
+/// Checks that what follows a decoded message is zero padding only.
+fn padding_is_zero(bytes: &[u8], cursor: &Cursor<&[u8]>) -> Result<(), NetError> {
+    let end = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
+    match bytes.get(end..) {
+        Some(padding) if padding.iter().any(|&b| b != 0) => Err(NetError::BadMessage(
+            "bytes after the message that are not zero padding".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl HttpRequest {
     /// A request with no headers and no body.
     pub fn new(method: Method, scheme: &str, authority: &str, path: &str) -> Self {
@@ -51,7 +90,7 @@ impl HttpRequest {
         }
     }
 
-    /// The known-length Binary HTTP encoding.
+    /// The known-length Binary HTTP encoding, zero-padded to its bucket.
     pub fn to_bhttp(&self) -> Result<Vec<u8>, NetError> {
         let mut message = Message::request(
             self.method.as_str().as_bytes().to_vec(),
@@ -65,12 +104,14 @@ impl HttpRequest {
         message.write_content(&self.body);
         let mut out = Vec::new();
         message.write_bhttp(Mode::KnownLength, &mut out)?;
-        Ok(out)
+        Ok(pad(out))
     }
 
-    /// Decodes a Binary HTTP request.
+    /// Decodes a Binary HTTP request (padding allowed, zeros only).
     pub fn from_bhttp(bytes: &[u8]) -> Result<Self, NetError> {
-        let message = Message::read_bhttp(&mut Cursor::new(bytes))?;
+        let mut cursor = Cursor::new(bytes);
+        let message = Message::read_bhttp(&mut cursor)?;
+        padding_is_zero(bytes, &cursor)?;
         let control = message.control();
         let text = |part: Option<&[u8]>, what: &str| -> Result<String, NetError> {
             let part =
@@ -110,12 +151,14 @@ impl HttpResponse {
         }
         let mut out = Vec::new();
         message.write_bhttp(Mode::KnownLength, &mut out)?;
-        Ok(out)
+        Ok(pad(out))
     }
 
-    /// Decodes a Binary HTTP response.
+    /// Decodes a Binary HTTP response (padding allowed, zeros only).
     pub fn from_bhttp(bytes: &[u8]) -> Result<Self, NetError> {
-        let message = Message::read_bhttp(&mut Cursor::new(bytes))?;
+        let mut cursor = Cursor::new(bytes);
+        let message = Message::read_bhttp(&mut cursor)?;
+        padding_is_zero(bytes, &cursor)?;
         let status = message
             .control()
             .status()
@@ -171,6 +214,67 @@ mod tests {
             HttpResponse::from_bhttp(&response.to_bhttp().unwrap()).unwrap(),
             response
         );
+    }
+
+    #[test]
+    fn buckets_are_powers_of_two_then_multiples_of_64_kib() {
+        assert_eq!(padded_len(0), 1024);
+        assert_eq!(padded_len(1), 1024);
+        assert_eq!(padded_len(1024), 1024);
+        assert_eq!(padded_len(1025), 2048);
+        assert_eq!(padded_len(40_000), 65_536);
+        assert_eq!(padded_len(65_536), 65_536);
+        assert_eq!(padded_len(65_537), 131_072);
+        assert_eq!(padded_len(200_000), 262_144);
+        assert_eq!(padded_len(262_145), 327_680);
+        for len in [0, 999, 5000, 70_000, 1 << 20] {
+            let padded = padded_len(len);
+            assert!(padded >= len && padded - len <= LARGE_BUCKET.max(len));
+        }
+    }
+
+    #[test]
+    fn encodings_are_padded_to_their_bucket_and_hide_the_length() {
+        let sized = |body: usize| {
+            let mut request = HttpRequest::new(Method::POST, "https", "gw.example", "/v1/chat");
+            request.body = Bytes::from(vec![b'x'; body]);
+            request.to_bhttp().unwrap()
+        };
+        assert_eq!(sized(10).len(), 1024);
+        assert_eq!(sized(10).len(), sized(900).len(), "one bucket, one size");
+        assert_eq!(sized(1500).len(), 2048);
+        let response = HttpResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from(vec![b'y'; 70_000]),
+            trailers: HeaderMap::new(),
+        };
+        assert_eq!(response.to_bhttp().unwrap().len(), 131_072);
+        // Padding is not part of the message, and a message without any still decodes.
+        let mut bytes = sized(10);
+        assert_eq!(HttpRequest::from_bhttp(&bytes).unwrap().body.len(), 10);
+        let end = bytes.iter().rposition(|&b| b != 0).unwrap();
+        bytes.truncate(end + 1);
+        assert_eq!(HttpRequest::from_bhttp(&bytes).unwrap().body.len(), 10);
+    }
+
+    #[test]
+    fn non_zero_padding_is_refused() {
+        let mut request = HttpRequest::new(Method::GET, "https", "a", "/");
+        request.body = Bytes::from_static(b"hi");
+        let mut bytes = request.to_bhttp().unwrap();
+        *bytes.last_mut().unwrap() = 1;
+        let error = HttpRequest::from_bhttp(&bytes).unwrap_err();
+        assert!(error.to_string().contains("not zero padding"), "{error}");
+        let response = HttpResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            trailers: HeaderMap::new(),
+        };
+        let mut bytes = response.to_bhttp().unwrap();
+        bytes[600] = 0xff;
+        assert!(HttpResponse::from_bhttp(&bytes).is_err());
     }
 
     #[test]

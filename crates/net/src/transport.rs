@@ -24,4 +24,17 @@ pub trait Transport: Send + Sync {
         request: HttpRequest,
         isolation: IsolationId,
     ) -> impl Future<Output = Result<HttpResponse, NetError>> + Send;
+
+    /// Seals from now on to the gateway key configuration whose served body hashes to
+    /// `pinned_hash` (the vault's current `ohttpKeysHash`, PROTOCOL §2), fetching it through
+    /// this transport if the one in use is another. `Ok(true)`: the key changed. A failed
+    /// fetch leaves the key in use as it was. Transports that do not seal to the gateway's
+    /// key (TLS straight to it) have nothing to follow.
+    fn follow_gateway_keys(
+        &self,
+        pinned_hash: &[u8; 32],
+    ) -> impl Future<Output = Result<bool, NetError>> + Send {
+        let _ = pinned_hash;
+        async { Ok(false) }
+    }
 }

@@ -238,6 +238,31 @@ async fn the_gateway_key_is_fetched_through_the_mixnet_and_must_match_its_pin() 
             response.body,
             Bytes::from_static(b"sealed to a fetched key")
         );
+
+        // The gateway rotates (its old key retired at once) and the vault pins the new one:
+        // the client fetches it through the mixnet and seals to it.
+        assert!(!client.follow_gateway_keys(&hash).await.unwrap());
+        let next = KeyRing::derive(
+            9,
+            b"mixnet test key two, 32 bytes!!!",
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let rotated = next.served_hash().unwrap();
+        setup
+            .keys
+            .write()
+            .unwrap()
+            .rotate(next, std::time::Instant::now() - Duration::from_secs(120));
+        assert!(client.follow_gateway_keys(&rotated).await.unwrap());
+        let response = client
+            .send(
+                echo(b"sealed to the new key".to_vec()),
+                IsolationId::fresh(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.body, Bytes::from_static(b"sealed to the new key"));
         drop(client);
 
         let mut other = hash;
@@ -261,8 +286,8 @@ async fn the_gateway_key_is_fetched_through_the_mixnet_and_must_match_its_pin() 
             .collect();
         assert_eq!(
             outcomes.iter().filter(|o| *o == "forwarded").count(),
-            3,
-            "two key fetches and one call: {outcomes:?}"
+            5,
+            "three key fetches and two calls: {outcomes:?}"
         );
         assert!(outcomes.contains(&"refused: not allowlisted".to_owned()));
     })

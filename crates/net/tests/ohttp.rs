@@ -275,3 +275,81 @@ async fn retired_keys_expire_after_their_max_age() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn sealed_sizes_show_the_bucket_not_the_length() {
+    let setup = setup().await;
+    let transport = client(&setup).await;
+    let gateway = format!("http://{}{GATEWAY_PATH}", setup.gateway);
+    // (request bytes, response bytes) as the relay carries them, for an echo of `body`.
+    let sizes = |body: &'static [u8]| {
+        let sealed = transport.seal(&echo(body)).unwrap();
+        let gateway = gateway.clone();
+        async move {
+            let sent = sealed.bytes.len();
+            let answer = reqwest::Client::new()
+                .post(gateway)
+                .header("content-type", REQUEST_MEDIA_TYPE)
+                .body(sealed.bytes.clone())
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let response = sealed.open_response(&answer).unwrap();
+            assert_eq!(&response.body[..], body, "the echo, unpadded");
+            (sent, answer.len())
+        }
+    };
+    let short = sizes(b"{\"q\":\"hi\"}").await;
+    let long = sizes(&[b'x'; 800]).await;
+    assert_eq!(short, long, "two lengths in one bucket look the same");
+    let longer = sizes(&[b'x'; 1500]).await;
+    assert!(longer.0 > long.0 && longer.1 > long.1, "the next bucket");
+}
+
+#[tokio::test]
+async fn a_long_lived_client_follows_a_rotation_pinned_on_chain() {
+    let setup = setup().await;
+    let transport = client(&setup).await;
+    let old = setup.keys.read().unwrap().served_hash().unwrap();
+    assert_eq!(transport.served_hash(), old);
+    assert!(
+        !transport.follow_gateway_keys(&old).await.unwrap(),
+        "nothing to follow"
+    );
+
+    // The vault pins a key the gateway does not serve yet: the fetch is refused, and the
+    // key in use stays (and still works).
+    let next = KeyRing::derive(
+        2,
+        b"test key two, 32 bytes of ikm!!!",
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let new = next.served_hash().unwrap();
+    assert!(matches!(
+        transport.follow_gateway_keys(&new).await,
+        Err(NetError::KeyConfigMismatch)
+    ));
+    assert_eq!(transport.served_hash(), old);
+    assert!(
+        transport
+            .send(echo(b"a"), IsolationId::fresh())
+            .await
+            .is_ok()
+    );
+
+    // The gateway rotates: the client fetches the new key through the relay and seals to
+    // it (the first byte of a sealed request names its key).
+    setup.keys.write().unwrap().rotate(next, Instant::now());
+    assert!(transport.follow_gateway_keys(&new).await.unwrap());
+    assert_eq!(transport.served_hash(), new);
+    assert_eq!(transport.seal(&echo(b"b")).unwrap().bytes[0], 2);
+    let response = transport
+        .send(echo(b"b"), IsolationId::fresh())
+        .await
+        .unwrap();
+    assert_eq!(&response.body[..], b"b");
+}

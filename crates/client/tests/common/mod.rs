@@ -44,6 +44,8 @@ pub struct Network {
     pub sent: Arc<Mutex<Vec<Vec<u8>>>>,
     /// Set: the next response is lost on its way back.
     pub lose_next_response: Arc<AtomicBool>,
+    /// Every `ohttpKeysHash` the client asked the transport to follow.
+    pub followed: Arc<Mutex<Vec<[u8; 32]>>>,
 }
 
 impl Transport for Network {
@@ -63,6 +65,11 @@ impl Transport for Network {
             });
         }
         Ok(response)
+    }
+
+    async fn follow_gateway_keys(&self, pinned_hash: &[u8; 32]) -> Result<bool, NetError> {
+        self.followed.lock().unwrap().push(*pinned_hash);
+        self.inner.follow_gateway_keys(pinned_hash).await
     }
 }
 
@@ -108,6 +115,7 @@ pub async fn world() -> World {
         inner: Arc::new(OhttpTransport::new(url.parse().unwrap(), &keys, None).unwrap()),
         sent: Arc::default(),
         lose_next_response: Arc::default(),
+        followed: Arc::default(),
     };
     World {
         dev,

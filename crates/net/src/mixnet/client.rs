@@ -19,6 +19,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use rand::Rng;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -291,16 +293,22 @@ impl MixnetClient {
             tasks: vec![sender, receiver],
         };
         if let GatewayKeys::Fetch { pinned_hash } = keys {
-            let answer = client.call(Call::Keys).await?;
-            if !answer.status.is_success() {
-                return Err(NetError::Unexpected {
-                    peer: "gateway",
-                    detail: format!("key configuration request answered {}", answer.status),
-                });
-            }
-            client.ohttp = Some(sealer(&answer.body, Some(&pinned_hash))?);
+            let body = client.fetch_gateway_keys().await?;
+            client.ohttp = Some(sealer(&body, Some(&pinned_hash))?);
         }
         Ok(client)
+    }
+
+    /// The gateway's served key configurations, fetched through the mixnet (unchecked).
+    async fn fetch_gateway_keys(&self) -> Result<Bytes, NetError> {
+        let answer = self.call(Call::Keys).await?;
+        if !answer.status.is_success() {
+            return Err(NetError::Unexpected {
+                peer: "gateway",
+                detail: format!("key configuration request answered {}", answer.status),
+            });
+        }
+        Ok(answer.body)
     }
 
     /// Keeps the view current: fetches the directory from the authority at `base` (signed
@@ -534,6 +542,22 @@ impl Transport for MixnetClient {
         // Every call is unlinkable already: fresh routes, fresh reply blocks, fresh OHTTP
         // encapsulation; the isolation id has nothing more to separate.
         self.call(Call::Gateway(&request)).await
+    }
+
+    /// Fetches the gateway's key configurations through the mixnet when the vault pins
+    /// another body than the one in use (a rotation).
+    async fn follow_gateway_keys(&self, pinned_hash: &[u8; 32]) -> Result<bool, NetError> {
+        let Some(ohttp) = &self.ohttp else {
+            return Err(NetError::BadMessage(
+                "no gateway key configuration yet".into(),
+            ));
+        };
+        if &ohttp.served_hash() == pinned_hash {
+            return Ok(false);
+        }
+        let body = self.fetch_gateway_keys().await?;
+        ohttp.replace_keys(&body, pinned_hash)?;
+        Ok(true)
     }
 }
 

@@ -18,8 +18,34 @@ pub(crate) const MAX_KEY_CONFIGS: usize = 64 << 10;
 /// gateway never does.
 pub struct OhttpTransport {
     relay: reqwest::Url,
-    key_config: Vec<u8>,
+    key: std::sync::RwLock<SealingKey>,
     max_response: usize,
+}
+
+/// The key configuration requests are sealed to, and the SHA-256 of the served body it was
+/// taken from (what the vault's `ohttpKeysHash` pins).
+struct SealingKey {
+    config: Vec<u8>,
+    served_hash: [u8; 32],
+}
+
+impl SealingKey {
+    /// The first configuration of a served `application/ohttp-keys` body; with
+    /// `pinned_hash`, the body must hash to it.
+    fn from_served(key_configs: &[u8], pinned_hash: Option<&[u8; 32]>) -> Result<Self, NetError> {
+        let served_hash: [u8; 32] = Sha256::digest(key_configs).into();
+        if pinned_hash.is_some_and(|pinned| pinned != &served_hash) {
+            return Err(NetError::KeyConfigMismatch);
+        }
+        let configs = ohttp::KeyConfig::decode_list(key_configs)?;
+        let first = configs
+            .first()
+            .ok_or_else(|| NetError::Ohttp("the gateway serves no key configuration".into()))?;
+        Ok(Self {
+            config: first.encode()?,
+            served_hash,
+        })
+    }
 }
 
 impl OhttpTransport {
@@ -31,20 +57,12 @@ impl OhttpTransport {
         key_configs: &[u8],
         pinned_hash: Option<&[u8; 32]>,
     ) -> Result<Self, NetError> {
-        if let Some(pinned) = pinned_hash {
-            let hash: [u8; 32] = Sha256::digest(key_configs).into();
-            if &hash != pinned {
-                return Err(NetError::KeyConfigMismatch);
-            }
-        }
-        let configs = ohttp::KeyConfig::decode_list(key_configs)?;
-        let first = configs
-            .first()
-            .ok_or_else(|| NetError::Ohttp("the gateway serves no key configuration".into()))?;
         Ok(Self {
             relay,
-            key_config: first.encode()?,
-            max_response: 16 << 20,
+            key: std::sync::RwLock::new(SealingKey::from_served(key_configs, pinned_hash)?),
+            // A gateway's largest answer (16 MiB by default) with its headers, trailers and
+            // padding (PROTOCOL §11).
+            max_response: (16 << 20) + 2 * crate::LARGE_BUCKET,
         })
     }
 
@@ -56,12 +74,24 @@ impl OhttpTransport {
         relay: reqwest::Url,
         pinned_hash: &[u8; 32],
     ) -> Result<Self, NetError> {
-        let url = relay
-            .join(KEYS_PATH.trim_start_matches('/'))
-            .map_err(|e| NetError::BadMessage(format!("relay URL: {e}")))?;
-        let served =
-            get_served_keys(&reqwest::Client::new(), url, "relay", MAX_KEY_CONFIGS).await?;
+        let served = fetch_through_relay(&relay).await?;
         Self::new(relay, &served.body, Some(pinned_hash))
+    }
+
+    /// SHA-256 of the served key configuration body requests are sealed to now.
+    pub fn served_hash(&self) -> [u8; 32] {
+        self.key
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .served_hash
+    }
+
+    /// Seals to the first configuration of `key_configs` from now on, if the body hashes to
+    /// `pinned_hash`; otherwise the key in use stays.
+    pub fn replace_keys(&self, key_configs: &[u8], pinned_hash: &[u8; 32]) -> Result<(), NetError> {
+        let key = SealingKey::from_served(key_configs, Some(pinned_hash))?;
+        *self.key.write().unwrap_or_else(|e| e.into_inner()) = key;
+        Ok(())
     }
 
     /// Fetches the gateway's key configurations with `keys_request` through `transport`
@@ -106,8 +136,11 @@ impl OhttpTransport {
     /// Seals `request` to the gateway's key (no I/O: the caller may carry the bytes by any
     /// means, e.g. the mixnet).
     pub fn seal(&self, request: &HttpRequest) -> Result<SealedRequest, NetError> {
-        let (bytes, opener) = ClientRequest::from_encoded_config(&self.key_config)?
-            .encapsulate(&request.to_bhttp()?)?;
+        let client = {
+            let key = self.key.read().unwrap_or_else(|e| e.into_inner());
+            ClientRequest::from_encoded_config(&key.config)?
+        };
+        let (bytes, opener) = client.encapsulate(&request.to_bhttp()?)?;
         Ok(SealedRequest { bytes, opener })
     }
 }
@@ -144,6 +177,25 @@ impl Transport for OhttpTransport {
         }
         sealed.open_response(&body)
     }
+
+    /// Fetches the gateway's key configurations through the relay when the vault pins
+    /// another body than the one in use (a rotation).
+    async fn follow_gateway_keys(&self, pinned_hash: &[u8; 32]) -> Result<bool, NetError> {
+        if &self.served_hash() == pinned_hash {
+            return Ok(false);
+        }
+        let served = fetch_through_relay(&self.relay).await?;
+        self.replace_keys(&served.body, pinned_hash)?;
+        Ok(true)
+    }
+}
+
+/// The relay's `GET /ohttp-keys`: the gateway's key configurations, passed on.
+async fn fetch_through_relay(relay: &reqwest::Url) -> Result<ServedKeys, NetError> {
+    let url = relay
+        .join(KEYS_PATH.trim_start_matches('/'))
+        .map_err(|e| NetError::BadMessage(format!("relay URL: {e}")))?;
+    get_served_keys(&reqwest::Client::new(), url, "relay", MAX_KEY_CONFIGS).await
 }
 
 /// A key configuration as served over HTTP: the `application/ohttp-keys` body and the
