@@ -353,3 +353,30 @@ async fn a_long_lived_client_follows_a_rotation_pinned_on_chain() {
         .unwrap();
     assert_eq!(&response.body[..], b"b");
 }
+
+#[tokio::test]
+async fn the_relay_reads_a_bounded_answer_from_the_gateway() {
+    // A "gateway" that answers every sealed request with 17 MiB.
+    let huge = axum::Router::new().route(
+        GATEWAY_PATH,
+        axum::routing::post(|| async {
+            ([("content-type", "message/ohttp-res")], vec![0u8; 17 << 20])
+        }),
+    );
+    let gateway = common::serve(huge).await;
+    let relay = common::serve(relay_router(RelayConfig {
+        gateway: format!("http://{gateway}{GATEWAY_PATH}").parse().unwrap(),
+        max_request: 1 << 20,
+    }))
+    .await;
+    let answer = reqwest::Client::new()
+        .post(format!("http://{relay}/"))
+        .header("content-type", REQUEST_MEDIA_TYPE)
+        .body(vec![1u8; 100])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_GATEWAY);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("larger than the relay carries"), "{text}");
+}

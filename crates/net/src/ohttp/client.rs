@@ -11,6 +11,10 @@ use crate::{HttpRequest, HttpResponse, IsolationId, NetError, Transport};
 /// Largest key configuration body read from a gateway or a relay.
 pub(crate) const MAX_KEY_CONFIGS: usize = 64 << 10;
 
+/// Largest sealed answer a client or a relay reads: a gateway's largest answer (16 MiB by
+/// default) with its headers, trailers and padding (PROTOCOL §11).
+pub(crate) const MAX_SEALED_RESPONSE: usize = (16 << 20) + 2 * crate::LARGE_BUCKET;
+
 /// Sends each request sealed to the gateway's pinned key, through an OHTTP relay.
 ///
 /// Every call opens its own connection to the relay (no connection reuse), so calls are
@@ -60,9 +64,7 @@ impl OhttpTransport {
         Ok(Self {
             relay,
             key: std::sync::RwLock::new(SealingKey::from_served(key_configs, pinned_hash)?),
-            // A gateway's largest answer (16 MiB by default) with its headers, trailers and
-            // padding (PROTOCOL §11).
-            max_response: (16 << 20) + 2 * crate::LARGE_BUCKET,
+            max_response: MAX_SEALED_RESPONSE,
         })
     }
 

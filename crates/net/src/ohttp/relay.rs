@@ -11,7 +11,7 @@ use axum::{
     routing::{get, post},
 };
 
-use super::client::{MAX_KEY_CONFIGS, get_served_keys};
+use super::client::{MAX_KEY_CONFIGS, MAX_SEALED_RESPONSE, get_served_keys, read_limited};
 use super::{KEYS_PATH, REQUEST_MEDIA_TYPE, RESPONSE_MEDIA_TYPE};
 
 /// What the relay needs.
@@ -67,8 +67,18 @@ async fn relay(State(state): State<RelayState>, headers: HeaderMap, body: Bytes)
     };
     let status = answer.status();
     let media = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let Ok(body) = answer.bytes().await else {
-        return (StatusCode::BAD_GATEWAY, "the gateway's answer broke off").into_response();
+    let body = match read_limited(answer, MAX_SEALED_RESPONSE).await {
+        Ok(body) => body,
+        Err(crate::NetError::TooLarge { limit, .. }) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("the gateway's answer is larger than the relay carries ({limit} bytes)"),
+            )
+                .into_response();
+        }
+        Err(_) => {
+            return (StatusCode::BAD_GATEWAY, "the gateway's answer broke off").into_response();
+        }
     };
     let mut response = (status, body).into_response();
     if let Some(media) = media.filter(|m| m == RESPONSE_MEDIA_TYPE || status.is_client_error()) {
