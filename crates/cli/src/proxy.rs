@@ -228,6 +228,8 @@ async fn start(
             in_progress_retries: 8,
             min_anonymity: file.min_anonymity,
             prover_threads: file.prover_threads,
+            // The proxy deposits nothing (`nullgate wallet deposit` draws the delays).
+            first_use_delay: nullgate_client::client::DEFAULT_FIRST_USE_DELAY,
         },
     )?;
     client.sync().await?;

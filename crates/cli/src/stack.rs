@@ -192,6 +192,8 @@ pub(crate) async fn start(args: &StackOptions) -> anyhow::Result<Stack> {
             // One user's demo chain: its own notes are the whole vault.
             min_anonymity: 0,
             prover_threads: 0,
+            // The demo's notes are used at once: it has no one to hide among.
+            first_use_delay: Duration::ZERO,
         },
     )?;
     let depositor = dev.ledger.accounts()[1];

@@ -254,7 +254,15 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
     };
     run(wallet("new").args(["--vault", &vault, "--unencrypted"]));
     let amount = (2 * prices.max_class()).to_string();
-    run(wallet("deposit").args(["--amount", &amount, "--notes", "2"]));
+    // Used at once: the test is its own anonymity set.
+    run(wallet("deposit").args([
+        "--amount",
+        &amount,
+        "--notes",
+        "2",
+        "--first-use-delay",
+        "0",
+    ]));
 
     // Over the OHTTP relay.
     let chain = (rpc.as_str(), vault.as_str(), gateway.as_str());

@@ -80,6 +80,36 @@ fn new_deposit_status_and_the_anonymity_threshold() {
     let error = failure(wallet(&dir, "new").args(["--vault", &vault]));
     assert!(error.contains("already"), "{error}");
 
+    // While another process (here: this test) holds the wallet, every command is refused
+    // with who holds it, and nothing changes.
+    let before = std::fs::read(dir.join("wallet/wallet.json")).unwrap();
+    let held = nullgate_client::wallet::Wallet::open_sealed(
+        dir.join("wallet"),
+        Some(&nullgate_client::wallet::Passphrase::new(
+            "correct horse battery".into(),
+        )),
+    )
+    .unwrap();
+    for verb in ["status", "deposit"] {
+        let mut command = wallet(&dir, verb);
+        if verb == "deposit" {
+            command.args(["--amount", "10000", "--notes", "3"]);
+        }
+        let error = failure(&mut command);
+        assert!(
+            error.contains(&format!(
+                "in use by another nullgate process (pid {})",
+                std::process::id()
+            )),
+            "{error}"
+        );
+    }
+    drop(held);
+    assert_eq!(
+        std::fs::read(dir.join("wallet/wallet.json")).unwrap(),
+        before
+    );
+
     // Below the minimum deposit per note: refused before anything is sent or written.
     let error = failure(wallet(&dir, "deposit").args(["--amount", "2500", "--notes", "3"]));
     assert!(error.contains("minimum deposit of 1000"), "{error}");
@@ -101,7 +131,22 @@ fn new_deposit_status_and_the_anonymity_threshold() {
         assert_eq!(note["index"], 0);
         assert!(note["expiry"].as_u64().unwrap() > 0);
         assert!(note["journal"].is_null());
+        // Each waits its own random delay of up to an hour before its first use.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        if let Some(first_use) = note["first_use"].as_u64() {
+            assert!(
+                first_use > now.saturating_sub(60) && first_use <= now + 3600,
+                "{note}"
+            );
+        }
     }
+    assert!(
+        notes.iter().any(|n| n["first_use"].is_u64()),
+        "three draws of 0 s in 3601: {notes:?}"
+    );
     assert_eq!(status["balance"], 10_000);
     assert_eq!(status["anonymity_set"], 3);
 

@@ -67,12 +67,19 @@ pub struct ClientConfig {
     /// runs on them, so proving never takes more than this many cores from the proxy and
     /// the transport. 0 picks [`default_prover_threads`].
     pub prover_threads: usize,
+    /// The longest random delay between depositing a note and its first use (PROTOCOL §3);
+    /// each note [`Client::deposit`] makes draws its own, uniformly up to this.
+    pub first_use_delay: Duration,
 }
 
+/// The default [`ClientConfig::first_use_delay`]: up to an hour after the deposit, so that a
+/// deposit's time does not point at the first request among the deposits of that hour.
+pub const DEFAULT_FIRST_USE_DELAY: Duration = Duration::from_secs(3600);
+
 /// The default [`ClientConfig::prover_threads`]: one per core. Every call needs a proof, so
-/// the prover bounds a wallet's sustained rate (on 2 cores, one thread proved 1.5–1.8 calls/s
-/// where two proved 1.9–2.8, `nullgate bench client`); agents are still answered, as proofs
-/// run on these threads only and never on the async runtime's. Fewer leaves cores free.
+/// the prover bounds a wallet's sustained rate (on 2 cores, `nullgate bench client`: one
+/// thread 1.5–1.8 calls/s, two 2.5–3.1); agents are still answered, as proofs run on these
+/// threads only and never on the async runtime's. Fewer leaves cores free.
 pub fn default_prover_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |cores| cores.get())
 }
@@ -334,7 +341,12 @@ impl<T: Transport + 'static> Client<T> {
         let notes;
         {
             let mut wallet = self.inner.wallet();
-            notes = add_pending_notes(&mut wallet, &self.inner.journal, amounts)?;
+            notes = add_pending_notes(
+                &mut wallet,
+                &self.inner.journal,
+                amounts,
+                self.inner.config.first_use_delay,
+            )?;
             let mut slots = self.inner.slots();
             while slots.len() < wallet.notes().len() {
                 slots.push(Slot::default());
@@ -731,13 +743,19 @@ pub fn add_pending_notes(
     wallet: &mut Wallet,
     journal: &Journal,
     amounts: &[u64],
+    first_use_delay: Duration,
 ) -> Result<Vec<(Fr, u64)>, PayError> {
+    use rand::Rng;
+    let now = unix_now();
     let mut notes = Vec::with_capacity(amounts.len());
     for &amount in amounts {
         let secret = random_secret();
-        let slot = wallet
-            .add_note(NoteEntry::new(secret, amount))
-            .map_err(wallet_error)?;
+        let delay = rand::rngs::OsRng.gen_range(0..=first_use_delay.as_secs());
+        let note = NoteEntry {
+            first_use: (delay > 0).then_some(now + delay),
+            ..NoteEntry::new(secret, amount)
+        };
+        let slot = wallet.add_note(note).map_err(wallet_error)?;
         journal.prepare(slot).map_err(wallet_error)?;
         notes.push((note::commitment(&secret), amount));
     }
@@ -764,6 +782,13 @@ pub fn activate(
         n.status = NoteStatus::Active;
     })?;
     Ok(true)
+}
+
+/// Seconds since the Unix epoch by this machine's clock.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn random_secret() -> Fr {
@@ -900,6 +925,8 @@ impl<T: Transport + 'static> Inner<T> {
     fn take_note(&self, class_cost: u64) -> Result<Option<usize>, PayError> {
         let wallet = self.wallet();
         let mut slots = self.slots();
+        let now = unix_now();
+        let waiting_out_the_delay = |n: &NoteEntry| n.first_use.is_some_and(|t| t > now);
         let able: Vec<usize> = wallet
             .notes()
             .iter()
@@ -907,6 +934,7 @@ impl<T: Transport + 'static> Inner<T> {
             .filter(|(i, n)| {
                 n.status == NoteStatus::Active
                     && n.state.balance >= class_cost
+                    && !waiting_out_the_delay(n)
                     // A journalled note is held for a re-send, unless it is in flight or
                     // its state is being written: then it is busy and will be free soon.
                     && (!slots[*i].journalled || slots[*i].busy || slots[*i].settling)
@@ -914,6 +942,17 @@ impl<T: Transport + 'static> Inner<T> {
             .map(|(i, _)| i)
             .collect();
         if able.is_empty() {
+            let soonest = wallet
+                .notes()
+                .iter()
+                .filter(|n| n.status == NoteStatus::Active && n.state.balance >= class_cost)
+                .filter_map(|n| n.first_use.filter(|&t| t > now))
+                .min();
+            if let Some(soonest) = soonest {
+                return Err(PayError::FirstUseDelay {
+                    seconds: soonest - now,
+                });
+            }
             return Err(PayError::NoNote {
                 class_cost,
                 reason: "no active note has that balance and no request waiting for a re-send"

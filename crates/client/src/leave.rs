@@ -109,6 +109,58 @@ pub enum LeaveError {
     /// No note with this secret was ever deposited in the vault.
     #[error("no note with this secret was deposited in the vault")]
     NoDeposit,
+    /// The note's exit deadline (`3600·expiry + G_exp`, PROTOCOL §8) has passed, or leaves
+    /// no time for the exit to reach the chain: the contract refuses exits and closes from
+    /// then on, and `claimExpired` credits the deposit to the treasury.
+    #[error(
+        "note {slot} can no longer exit or close: its deadline (expiry plus the vault's grace) \
+         is {deadline}, {left}; from then on the contract refuses both, and its deposit goes to \
+         the treasury"
+    )]
+    PastDeadline {
+        /// The wallet slot.
+        slot: usize,
+        /// The deadline, RFC 3339.
+        deadline: String,
+        /// How it stands: "passed" or how little time is left.
+        left: String,
+    },
+}
+
+/// The least time an exit needs before its deadline: to prove it and have it mined.
+pub const EXIT_MARGIN: Duration = Duration::from_secs(600);
+
+/// The Unix second from which the vault refuses an exit or close of a note with `expiry`
+/// (hours): `3600·expiry + G_exp` (PROTOCOL §8).
+pub fn exit_deadline(expiry: u32, expiry_grace: u64) -> u64 {
+    (u64::from(expiry) * 3600).saturating_add(expiry_grace)
+}
+
+/// Time left for note `slot` to exit at chain time `now` (Unix seconds), less
+/// [`EXIT_MARGIN`]; refused with [`LeaveError::PastDeadline`] when none is. A note whose
+/// expiry is unknown (not final) is [`LeaveError::NotFinal`].
+pub fn time_to_exit(
+    slot: usize,
+    note: &NoteEntry,
+    expiry_grace: u64,
+    now: u64,
+) -> Result<Duration, LeaveError> {
+    let expiry = note.expiry.ok_or(LeaveError::NotFinal)?;
+    let deadline = exit_deadline(expiry, expiry_grace);
+    let left = deadline.saturating_sub(now);
+    if left <= EXIT_MARGIN.as_secs() {
+        let time = std::time::UNIX_EPOCH + Duration::from_secs(deadline);
+        return Err(LeaveError::PastDeadline {
+            slot,
+            deadline: humantime::format_rfc3339_seconds(time).to_string(),
+            left: if left == 0 {
+                "passed".into()
+            } else {
+                format!("only {left} s away, too little to prove and mine an exit")
+            },
+        });
+    }
+    Ok(Duration::from_secs(left) - EXIT_MARGIN)
 }
 
 /// What an exit declares (PROTOCOL §8): the request count `n` and the payout `P`.
@@ -339,6 +391,8 @@ pub async fn restore_note<T: Transport>(
         expiry: Some(record.expiry),
         status,
         state: from.unwrap_or(NoteState::genesis(record.amount)),
+        // Its deposit is long past: a restored note may be used at once.
+        first_use: None,
     };
     let max_class_cost = deployment.cost_classes.last().copied().unwrap_or(0);
     loop {

@@ -49,6 +49,15 @@ pub enum PayError {
         /// Why.
         reason: String,
     },
+    /// Every note that could pay is new and still waits out its random delay after the
+    /// deposit (PROTOCOL §3).
+    #[error(
+        "every note that could pay is new and waits out a random delay after its deposit, so          that the deposit's time does not point at its first use (PROTOCOL §3); the first is          usable in {seconds} s"
+    )]
+    FirstUseDelay {
+        /// Seconds until the first of them may be used.
+        seconds: u64,
+    },
     /// Too few notes in the vault to hide a request among (PROTOCOL §9): nothing is spent
     /// until more deposits arrive.
     #[error(

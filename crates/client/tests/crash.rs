@@ -8,7 +8,8 @@
 //! in between is a recording transport that can lose one response (as a dropped connection
 //! would).
 //!
-//! The same harness checks the anonymity threshold (PROTOCOL §9): below it nothing is sent.
+//! The same harness checks the anonymity threshold (PROTOCOL §9): below it nothing is sent;
+//! and the first-use delay (§3): a new note waits out its random delay before any request.
 mod common;
 
 use std::{path::Path, sync::atomic::Ordering, time::Duration};
@@ -318,4 +319,36 @@ async fn below_the_anonymity_threshold_nothing_is_spent() {
     synced(&client).await;
     assert_eq!(client.anonymity_set(), Some(2));
     client.pay_request(chat()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_note_waits_out_its_first_use_delay() {
+    let world = world().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = new_wallet(&world, dir.path()).await;
+    drop(crash(client, dir.path()).await);
+    // The note's delay ends two seconds from now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut wallet = Wallet::open(dir.path()).unwrap().wallet;
+    wallet.update(0, |n| n.first_use = Some(now + 2)).unwrap();
+
+    let client = client_after_restart(&world, wallet).await;
+    let error = client.pay_request(chat()).await.unwrap_err();
+    assert!(
+        matches!(error, PayError::FirstUseDelay { seconds: 1..=2 }),
+        "{error}"
+    );
+    assert!(
+        world.network.sent.lock().unwrap().is_empty(),
+        "nothing sent"
+    );
+    assert_eq!(client.notes()[0].state.index, 0);
+
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    client.pay_request(chat()).await.unwrap();
+    client.settled(Duration::from_secs(10)).await;
+    assert_eq!(client.notes()[0].state.index, 1);
 }

@@ -7,7 +7,8 @@
 //! - an exit interrupted before or after it was sent is the same share, never slashable;
 //! - a mutual close pays out at once;
 //! - a note rebuilt from its secret alone, walking the gateway's receipts, reaches the
-//!   balance and index the wallet had, and can pay again.
+//!   balance and index the wallet had, and can pay again;
+//! - no exit starts once the note's deadline (expiry plus grace) is too near or past.
 
 mod common;
 
@@ -18,8 +19,8 @@ use nullgate_chain::{Address, BlockRef, Bytes, DevChain, Ledger, NoteStatus as C
 use nullgate_client::{
     journal::Journal,
     leave::{
-        ExitPlan, ExitStatement, LeaveError, ask_clearance, plan_exit, restore_note,
-        state_key_number,
+        EXIT_MARGIN, ExitPlan, ExitStatement, LeaveError, ask_clearance, exit_deadline, plan_exit,
+        restore_note, state_key_number, time_to_exit,
     },
     wallet::{NoteEntry, NoteStatus, Wallet},
 };
@@ -391,4 +392,30 @@ async fn an_exit_interrupted_before_or_after_sending_is_never_slashable() {
         chain_status(&world, &note.secret).await,
         ChainStatus::Exiting
     );
+}
+
+#[test]
+fn no_exit_starts_too_near_or_past_the_deadline() {
+    let grace = 14 * 24 * 3600;
+    let note = NoteEntry {
+        expiry: Some(500_000),
+        status: NoteStatus::Active,
+        ..NoteEntry::new(Fr::from(5u64), 10_000)
+    };
+    let deadline = exit_deadline(500_000, grace);
+    assert_eq!(deadline, 500_000 * 3600 + grace);
+    assert_eq!(
+        time_to_exit(0, &note, grace, deadline - 7200).unwrap(),
+        Duration::from_secs(7200) - EXIT_MARGIN
+    );
+    for now in [deadline - 100, deadline, deadline + 1] {
+        let error = time_to_exit(0, &note, grace, now).unwrap_err();
+        assert!(matches!(error, LeaveError::PastDeadline { .. }), "{error}");
+        assert!(error.to_string().contains("treasury"), "{error}");
+    }
+    let pending = NoteEntry::new(Fr::from(6u64), 10_000);
+    assert!(matches!(
+        time_to_exit(0, &pending, grace, 0),
+        Err(LeaveError::NotFinal)
+    ));
 }

@@ -8,6 +8,7 @@ use std::{
 };
 
 use nullgate_client::{
+    client::add_pending_notes,
     journal::{Journal, JournalEntry, JournalError, MAX_PAYLOAD},
     wallet::{
         NoteEntry, NoteState, NoteStatus, OpenWarning, Opened, Passphrase, VaultId, Wallet,
@@ -587,4 +588,40 @@ fn a_damaged_sealed_file_falls_back_to_its_backup_and_a_plain_wallet_can_be_seal
         Some(OpenWarning::UsedBackup { .. })
     ));
     assert_eq!(opened.wallet.notes(), &notes[..]);
+}
+
+#[test]
+fn each_new_note_draws_its_own_first_use_delay_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wallet = Wallet::create(dir.path(), VAULT).unwrap();
+    let journal = Journal::open(wallet.journal_dir()).unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let delay = std::time::Duration::from_secs(3600);
+    add_pending_notes(&mut wallet, &journal, &[1_000; 16], delay).unwrap();
+    let drawn: Vec<u64> = wallet
+        .notes()
+        .iter()
+        .map(|n| n.first_use.unwrap_or(before))
+        .collect();
+    assert!(drawn.iter().all(|&t| t >= before && t <= before + 3600 + 5));
+    let mut distinct = drawn.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() > 1, "one draw per note: {drawn:?}");
+    // Kept in the wallet file (a restart does not draw again)...
+    drop(wallet);
+    let reopened = Wallet::open(dir.path()).unwrap().wallet;
+    let kept: Vec<u64> = reopened
+        .notes()
+        .iter()
+        .map(|n| n.first_use.unwrap_or(before))
+        .collect();
+    assert_eq!(kept, drawn);
+    // ...and no delay is no delay.
+    let mut wallet = reopened;
+    add_pending_notes(&mut wallet, &journal, &[1_000], std::time::Duration::ZERO).unwrap();
+    assert_eq!(wallet.notes()[16].first_use, None);
 }

@@ -18,6 +18,7 @@ use nullgate_chain::{Address, BlockRef, Bytes, NoteStatus as ChainStatus, Vault}
 use nullgate_client::{
     leave::{
         ExitStatement, ask_clearance, plan_exit, random_delay, restore_note, state_key_number,
+        time_to_exit,
     },
     wallet::{NoteStatus, VaultId, Wallet},
 };
@@ -159,7 +160,10 @@ async fn prove_and_mark(session: &mut Session, args: &LeaveArgs) -> anyhow::Resu
         ),
         other => bail!("note {slot} is {other:?} on chain: there is nothing to exit"),
     }
-    let deployment = session.vault.summary().await?.deployment()?;
+    let summary = session.vault.summary().await?;
+    let deployment = summary.deployment()?;
+    let now = chain_now(session).await?;
+    let time_left = time_to_exit(slot, &note, summary.expiry_grace, now)?;
     let journalled = session.journal.read(slot)?;
     let max_class_cost = deployment.cost_classes.last().copied().unwrap_or(0);
     let plan = plan_exit(
@@ -173,7 +177,8 @@ async fn prove_and_mark(session: &mut Session, args: &LeaveArgs) -> anyhow::Resu
     let exit_key = exit_key(args.exit_proving_key.as_ref(), &deployment).await?;
     let number = state_key_number(&note, deployment.current_key.0);
     let key = state_key(&session.vault, number).await?;
-    let delay = random_delay(args.max_delay);
+    // The random wait ends in time for the exit to reach the chain before its deadline.
+    let delay = random_delay(args.max_delay.min(time_left / 2));
     let waiting = format!(
         "waiting {} (random) so the exit is not timed after the last request",
         humantime::format_duration(Duration::from_secs(delay.as_secs()))
@@ -463,7 +468,8 @@ pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
 pub(crate) fn secrets(args: SecretsArgs) -> anyhow::Result<()> {
     let opened = args.passphrase.open(&args.wallet)?;
     eprintln!(
-        "warning: these secrets spend the notes: keep them offline, and restore with          `nullgate wallet restore --secrets FILE`"
+        "warning: these secrets spend the notes: keep them offline, and restore with \
+         `nullgate wallet restore --secrets FILE`"
     );
     for note in opened.wallet.notes() {
         println!("{}", hex::encode(fr_to_bytes(&note.secret)));

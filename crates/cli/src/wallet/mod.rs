@@ -23,7 +23,7 @@ use std::{io::IsTerminal, path::PathBuf};
 use anyhow::{Context, bail};
 use nullgate_chain::{Address, AnonymitySet, BlockRef, Vault};
 use nullgate_client::{
-    client::{activate, add_pending_notes},
+    client::{DEFAULT_FIRST_USE_DELAY, activate, add_pending_notes},
     journal::Journal,
     wallet::{NoteStatus, Passphrase, VaultId, Wallet, WalletError},
 };
@@ -164,6 +164,10 @@ pub(crate) struct DepositArgs {
     /// Notes to split them into (one request in flight per note).
     #[arg(long, default_value_t = 1)]
     notes: u64,
+    /// The longest random delay, in seconds, before a new note's first use, each note
+    /// drawing its own (PROTOCOL §3: deposit time must not point at first use).
+    #[arg(long, default_value_t = DEFAULT_FIRST_USE_DELAY.as_secs())]
+    first_use_delay: u64,
     /// Print the status as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -274,7 +278,12 @@ async fn deposit(args: DepositArgs) -> anyhow::Result<()> {
             summary.min_deposit
         );
     }
-    let notes = add_pending_notes(&mut session.wallet, &session.journal, &amounts)?;
+    let notes = add_pending_notes(
+        &mut session.wallet,
+        &session.journal,
+        &amounts,
+        std::time::Duration::from_secs(args.first_use_delay),
+    )?;
     let spinner = new_spinner(!args.json, "depositing (one depositMany transaction)");
     let sent = session
         .vault
@@ -349,6 +358,9 @@ struct NoteRow {
     expiry: Option<u32>,
     /// The journalled request's index, if one is pending (re-sent before any new request).
     journal: Option<u32>,
+    /// Unix seconds before which a new note waits out its random first-use delay, while it
+    /// does (PROTOCOL §3).
+    first_use: Option<u64>,
 }
 
 async fn status(
@@ -384,6 +396,9 @@ async fn status(
         .map(|(slot, entry)| (slot, entry.index))
         .collect();
     let mut warnings = Vec::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let notes: Vec<NoteRow> = session
         .wallet
         .notes()
@@ -409,6 +424,7 @@ async fn status(
                 index: n.state.index,
                 expiry: n.expiry,
                 journal: journal.get(&slot).copied(),
+                first_use: n.first_use.filter(|&t| t > now),
             }
         })
         .collect();
@@ -448,12 +464,20 @@ fn print(status: &Status, view: View, json: bool) -> anyhow::Result<()> {
     }
     if view == View::Notes {
         println!(
-            "{:>4}  {:<8}  {:>7}  {:>10}  {:>10}  {:>6}  {:<20}  {:<8}",
-            "note", "status", "note id", "deposit", "balance", "index", "expires", "journal"
+            "{:>4}  {:<8}  {:>7}  {:>10}  {:>10}  {:>6}  {:<20}  {:<12}  {:<20}",
+            "note",
+            "status",
+            "note id",
+            "deposit",
+            "balance",
+            "index",
+            "expires",
+            "journal",
+            "first use"
         );
         for n in &status.notes {
             println!(
-                "{:>4}  {:<8}  {:>7}  {:>10}  {:>10}  {:>6}  {:<20}  {:<8}",
+                "{:>4}  {:<8}  {:>7}  {:>10}  {:>10}  {:>6}  {:<20}  {:<12}  {:<20}",
                 n.slot,
                 format!("{:?}", n.status).to_lowercase(),
                 n.note_id.map_or("—".into(), |id| id.to_string()),
@@ -463,6 +487,12 @@ fn print(status: &Status, view: View, json: bool) -> anyhow::Result<()> {
                 n.expiry.map_or("—".into(), expiry_time),
                 n.journal
                     .map_or("—".into(), |index| format!("#{index} pending")),
+                n.first_use.map_or("now".into(), |t| {
+                    humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t),
+                    )
+                    .to_string()
+                }),
             );
         }
         println!();

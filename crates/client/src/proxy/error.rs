@@ -48,6 +48,8 @@ pub(super) struct ApiError {
     kind: &'static str,
     param: Option<&'static str>,
     code: &'static str,
+    /// Seconds for a `Retry-After` header: when trying again can succeed.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -63,6 +65,7 @@ impl ApiError {
             kind: "invalid_request_error",
             param: None,
             code,
+            retry_after: None,
         }
     }
 
@@ -95,11 +98,16 @@ impl ApiError {
     ///   message ("deposit more or wait") when the retries run out. A 402 would be exact for
     ///   an empty wallet but is not retried, and the core does not say which of the two it is.
     /// - `Refused` → the gateway's own status (a 4xx or 5xx; anything else becomes 502).
+    /// - `FirstUseDelay` → **429** with `Retry-After`: the notes become usable then.
     /// - `TooFewNotes` → 503: nothing this request can change; it says to wait for deposits.
     /// - `Transport`, `BadReceipt` → 502: the gateway could not be reached, or answered with
     ///   something that does not check out.
     /// - `NoSuchClass`, `Wallet`, `Prover` → 500: a fault on this machine.
     pub(super) fn from_pay_error(error: &PayError) -> Self {
+        let retry_after = match error {
+            PayError::FirstUseDelay { seconds } => Some((*seconds).max(1)),
+            _ => None,
+        };
         let (status, kind, code) = match error {
             PayError::NoNote { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -118,6 +126,11 @@ impl ApiError {
                 };
                 (status, kind, "nullgate_refused")
             }
+            PayError::FirstUseDelay { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "nullgate_first_use_delay",
+            ),
             PayError::TooFewNotes { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",
@@ -159,6 +172,7 @@ impl ApiError {
             kind,
             param: None,
             code,
+            retry_after,
         }
     }
 }
@@ -181,7 +195,13 @@ impl ApiError {
             }),
             Dialect::Ollama => json!({ "error": self.message }),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -197,5 +217,32 @@ fn anthropic_type(status: StatusCode) -> &'static str {
         529 => "overloaded_error",
         400..=499 => "invalid_request_error",
         _ => "api_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_use_delay_is_a_429_that_says_when_to_retry_in_every_dialect() {
+        for dialect in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Ollama] {
+            let error = ApiError::from_pay_error(&PayError::FirstUseDelay { seconds: 42 });
+            assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
+            let response = error.in_dialect(dialect);
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(response.headers()["retry-after"], "42");
+        }
+        // Other refusals say nothing about when.
+        let busy = ApiError::from_pay_error(&PayError::NoNote {
+            class_cost: 1,
+            reason: "busy".into(),
+        });
+        assert!(
+            busy.in_dialect(Dialect::OpenAi)
+                .headers()
+                .get("retry-after")
+                .is_none()
+        );
     }
 }

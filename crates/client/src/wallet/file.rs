@@ -93,6 +93,9 @@ struct NoteFile {
     expiry: Option<u32>,
     status: NoteStatus,
     state: StateFile,
+    /// Absent in wallets written before the first-use delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first_use: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -123,6 +126,7 @@ impl NoteFile {
                     .map(|signature| hex::encode(signature.to_bytes())),
                 key_number: state.key_number,
             },
+            first_use: entry.first_use,
         }
     }
 
@@ -151,6 +155,7 @@ impl NoteFile {
                 signature,
                 key_number: self.state.key_number,
             },
+            first_use: self.first_use,
         })
     }
 }

@@ -158,6 +158,10 @@ pub struct NoteEntry {
     pub status: NoteStatus,
     /// The current private state.
     pub state: NoteState,
+    /// Unix seconds before which the note is not used: a random delay after its deposit,
+    /// so that deposit time does not point at first use (PROTOCOL §3). `None`: no delay
+    /// (a restored note, a wallet written before the rule).
+    pub first_use: Option<u64>,
 }
 
 impl NoteEntry {
@@ -171,6 +175,7 @@ impl NoteEntry {
             expiry: None,
             status: NoteStatus::Pending,
             state: NoteState::genesis(deposit),
+            first_use: None,
         }
     }
 }
@@ -184,6 +189,7 @@ impl core::fmt::Debug for NoteEntry {
             .field("expiry", &self.expiry)
             .field("status", &self.status)
             .field("state", &self.state)
+            .field("first_use", &self.first_use)
             .finish_non_exhaustive()
     }
 }

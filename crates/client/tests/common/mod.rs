@@ -155,6 +155,7 @@ pub fn config() -> ClientConfig {
         in_progress_retries: 4,
         min_anonymity: 0,
         prover_threads: 0,
+        first_use_delay: Duration::ZERO,
     }
 }
 
