@@ -52,7 +52,9 @@ pub enum PayError {
     /// Every note that could pay is new and still waits out its random delay after the
     /// deposit (PROTOCOL §3).
     #[error(
-        "every note that could pay is new and waits out a random delay after its deposit, so          that the deposit's time does not point at its first use (PROTOCOL §3); the first is          usable in {seconds} s"
+        "every note that could pay is new and waits out a random delay after its deposit, so \
+         that the deposit's time does not point at its first use (PROTOCOL §3); the first is \
+         usable in {seconds} s"
     )]
     FirstUseDelay {
         /// Seconds until the first of them may be used.

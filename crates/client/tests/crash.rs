@@ -341,6 +341,7 @@ async fn a_new_note_waits_out_its_first_use_delay() {
         matches!(error, PayError::FirstUseDelay { seconds: 1..=2 }),
         "{error}"
     );
+    assert!(!error.to_string().contains("  "), "one sentence: {error}");
     assert!(
         world.network.sent.lock().unwrap().is_empty(),
         "nothing sent"

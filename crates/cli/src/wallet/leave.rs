@@ -255,7 +255,8 @@ pub(crate) async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     spinner.finish_and_clear();
     session.chain.save()?;
     sent.context(
-        "initiateExit failed; the note stays Exiting in the wallet (no new requests): run          the same exit again, which sends the same share",
+        "initiateExit failed; the note stays Exiting in the wallet (no new requests): run \
+         the same exit again, which sends the same share",
     )?;
     let slot = args.leave.note;
     let record = session
