@@ -785,7 +785,7 @@ pub fn activate(
 }
 
 /// Seconds since the Unix epoch by this machine's clock.
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -926,15 +926,17 @@ impl<T: Transport + 'static> Inner<T> {
         let wallet = self.wallet();
         let mut slots = self.slots();
         let now = unix_now();
-        let waiting_out_the_delay = |n: &NoteEntry| n.first_use.is_some_and(|t| t > now);
+        let can_pay =
+            |n: &NoteEntry| n.status == NoteStatus::Active && n.state.balance >= class_cost;
+        // When a new note's first-use delay ends, while it has not.
+        let delayed_until = |n: &NoteEntry| n.first_use.filter(|&t| t > now);
         let able: Vec<usize> = wallet
             .notes()
             .iter()
             .enumerate()
             .filter(|(i, n)| {
-                n.status == NoteStatus::Active
-                    && n.state.balance >= class_cost
-                    && !waiting_out_the_delay(n)
+                can_pay(n)
+                    && delayed_until(n).is_none()
                     // A journalled note is held for a re-send, unless it is in flight or
                     // its state is being written: then it is busy and will be free soon.
                     && (!slots[*i].journalled || slots[*i].busy || slots[*i].settling)
@@ -945,8 +947,8 @@ impl<T: Transport + 'static> Inner<T> {
             let soonest = wallet
                 .notes()
                 .iter()
-                .filter(|n| n.status == NoteStatus::Active && n.state.balance >= class_cost)
-                .filter_map(|n| n.first_use.filter(|&t| t > now))
+                .filter(|n| can_pay(n))
+                .filter_map(delayed_until)
                 .min();
             if let Some(soonest) = soonest {
                 return Err(PayError::FirstUseDelay {

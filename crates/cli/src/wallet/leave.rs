@@ -16,6 +16,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anyhow::{Context, bail};
 use nullgate_chain::{Address, BlockRef, Bytes, NoteStatus as ChainStatus, Vault};
 use nullgate_client::{
+    client::unix_now,
     leave::{
         ExitStatement, ask_clearance, plan_exit, random_delay, restore_note, state_key_number,
         time_to_exit,
@@ -32,7 +33,7 @@ use nullgate_zk::{
     schnorr::PublicKey,
 };
 
-use super::{PassphraseArgs, Session, View, WalletArgs, open_wallet, print, status};
+use super::{PassphraseArgs, Session, View, WalletArgs, open_wallet, print, status, unix_time};
 use crate::{bench_zk::new_spinner, vault::open};
 
 /// What picks and proves an exit, for `exit` and `close`.
@@ -482,14 +483,5 @@ pub(crate) fn secrets(args: SecretsArgs) -> anyhow::Result<()> {
 /// is later (a quiet chain mines no block until a transaction comes).
 async fn chain_now(session: &Session) -> anyhow::Result<u64> {
     let latest = session.chain.ledger.latest().await?.timestamp;
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    Ok(latest.max(wall))
-}
-
-/// Seconds since the Unix epoch as a UTC time.
-fn unix_time(seconds: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(seconds))
-        .to_string()
+    Ok(latest.max(unix_now()))
 }

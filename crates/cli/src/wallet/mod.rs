@@ -23,7 +23,7 @@ use std::{io::IsTerminal, path::PathBuf};
 use anyhow::{Context, bail};
 use nullgate_chain::{Address, AnonymitySet, BlockRef, Vault};
 use nullgate_client::{
-    client::{DEFAULT_FIRST_USE_DELAY, activate, add_pending_notes},
+    client::{DEFAULT_FIRST_USE_DELAY, activate, add_pending_notes, unix_now},
     journal::Journal,
     wallet::{NoteStatus, Passphrase, VaultId, Wallet, WalletError},
 };
@@ -396,9 +396,7 @@ async fn status(
         .map(|(slot, entry)| (slot, entry.index))
         .collect();
     let mut warnings = Vec::new();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = unix_now();
     let notes: Vec<NoteRow> = session
         .wallet
         .notes()
@@ -487,12 +485,7 @@ fn print(status: &Status, view: View, json: bool) -> anyhow::Result<()> {
                 n.expiry.map_or("—".into(), expiry_time),
                 n.journal
                     .map_or("—".into(), |index| format!("#{index} pending")),
-                n.first_use.map_or("now".into(), |t| {
-                    humantime::format_rfc3339_seconds(
-                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(t),
-                    )
-                    .to_string()
-                }),
+                n.first_use.map_or("now".into(), unix_time),
             );
         }
         println!();
@@ -529,8 +522,15 @@ fn print(status: &Status, view: View, json: bool) -> anyhow::Result<()> {
 
 /// An expiry hour as a UTC time.
 fn expiry_time(hour: u32) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(hour) * 3_600);
-    humantime::format_rfc3339_seconds(time).to_string()
+    unix_time(u64::from(hour) * 3_600)
+}
+
+/// Seconds since the Unix epoch as a UTC time.
+fn unix_time(seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+    )
+    .to_string()
 }
 
 #[cfg(test)]
