@@ -15,7 +15,7 @@ mod common;
 use std::{path::Path, sync::atomic::Ordering, time::Duration};
 
 use common::*;
-use nullgate_client::{paid::PayError, wallet::Wallet};
+use nullgate_client::{client::Client, paid::PayError, wallet::Wallet};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_between_journal_write_and_send() {
@@ -66,6 +66,17 @@ async fn killed_after_send_before_the_receipt() {
     let wallet = crash(client, dir.path()).await;
 
     let restarted = client_after_restart(&world, wallet).await;
+    settled_by_one_resend(&world, &restarted, restarted.stats().charged);
+    restarted.pay_request(chat()).await.unwrap();
+    restarted.settled(Duration::from_secs(10)).await;
+    assert_eq!(restarted.notes()[0].state.index, 2);
+    assert_eq!(world.upstream.counters().chat_completions, 2);
+}
+
+/// The one request was sent twice, the second time byte for byte the first (never a
+/// different request at its index), answered from the gateway's store (one upstream call),
+/// and its receipt settled the note at index 1, `charge` spent.
+fn settled_by_one_resend(world: &World, client: &Client<Network>, charge: u64) {
     let sent = world.network.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2);
     assert_eq!(
@@ -75,15 +86,11 @@ async fn killed_after_send_before_the_receipt() {
     assert_eq!(
         world.upstream.counters().chat_completions,
         1,
-        "the gateway answered the retry from its store"
+        "the re-send is answered from the gateway's store"
     );
-    let note = restarted.notes()[0];
-    assert_eq!(note.state.index, 1);
-    assert_eq!(note.state.balance, 50_000 - restarted.stats().charged);
-    restarted.pay_request(chat()).await.unwrap();
-    restarted.settled(Duration::from_secs(10)).await;
-    assert_eq!(restarted.notes()[0].state.index, 2);
-    assert_eq!(world.upstream.counters().chat_completions, 2);
+    let note = client.notes()[0];
+    assert_eq!(note.state.index, 1, "settled by the same receipt");
+    assert_eq!(note.state.balance, 50_000 - charge);
 }
 
 /// The wallet's files (wallet, backup, journal slots) as they are now.
@@ -120,17 +127,7 @@ async fn killed_after_answering_before_the_state_was_written() {
     assert_eq!(wallet.notes()[0].state.index, 0);
 
     let restarted = client_after_restart(&world, wallet).await;
-    let sent = world.network.sent.lock().unwrap().clone();
-    assert_eq!(sent.len(), 2);
-    assert_eq!(sent[0], sent[1], "the journalled request, byte for byte");
-    assert_eq!(
-        world.upstream.counters().chat_completions,
-        1,
-        "the re-send is answered from the gateway's store"
-    );
-    let note = restarted.notes()[0];
-    assert_eq!(note.state.index, 1, "settled by the same receipt");
-    assert_eq!(note.state.balance, 50_000 - answered.receipt.charge);
+    settled_by_one_resend(&world, &restarted, answered.receipt.charge);
     restarted.pay_request(chat()).await.unwrap();
     restarted.settled(Duration::from_secs(10)).await;
     assert_eq!(restarted.notes()[0].state.index, 2);
@@ -211,12 +208,7 @@ async fn killed_while_writing_the_wallets_temporary() {
     assert!(!dir.path().join("wallet.json.tmp").exists());
 
     let restarted = client_after_restart(&world, wallet).await;
-    let sent = world.network.sent.lock().unwrap().clone();
-    assert_eq!(sent.len(), 2);
-    assert_eq!(sent[0], sent[1], "the journalled request, byte for byte");
-    assert_eq!(world.upstream.counters().chat_completions, 1);
-    assert_eq!(restarted.notes()[0].state.index, 1);
-    assert_eq!(restarted.notes()[0].state.balance, 50_000 - charge);
+    settled_by_one_resend(&world, &restarted, charge);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -281,15 +273,7 @@ async fn a_failing_wallet_write_holds_the_note_until_a_re_send_settles_it() {
     std::fs::remove_dir_all(&blocker).unwrap();
     client.sync().await.unwrap();
     client.settled(Duration::from_secs(10)).await;
-    let sent = world.network.sent.lock().unwrap().clone();
-    assert_eq!(sent.len(), 2);
-    assert_eq!(sent[0], sent[1], "the journalled request, byte for byte");
-    assert_eq!(world.upstream.counters().chat_completions, 1);
-    assert_eq!(client.notes()[0].state.index, 1);
-    assert_eq!(
-        client.notes()[0].state.balance,
-        50_000 - answered.receipt.charge
-    );
+    settled_by_one_resend(&world, &client, answered.receipt.charge);
     let wallet = crash(client, dir.path()).await;
     assert_eq!(wallet.notes()[0].state.index, 1, "and it is on disk");
 }

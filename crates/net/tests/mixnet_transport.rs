@@ -121,6 +121,15 @@ fn echo(body: Vec<u8>) -> HttpRequest {
     request
 }
 
+/// Sends an echo of `body` through `client`; the answer must be `body`.
+async fn assert_echoed(client: &MixnetClient, body: &'static [u8]) {
+    let response = client
+        .send(echo(body.to_vec()), IsolationId::fresh())
+        .await
+        .unwrap();
+    assert_eq!(response.body, Bytes::from_static(body));
+}
+
 fn contains(haystack: &str, needle: &str) -> bool {
     haystack.contains(needle)
 }
@@ -146,11 +155,7 @@ async fn calls_cross_the_mixnet_and_the_exit_never_learns_the_client() {
             "the receipt trailer survives the trip"
         );
         for _ in 0..3 {
-            let small = client
-                .send(echo(b"again".to_vec()), IsolationId::fresh())
-                .await
-                .unwrap();
-            assert_eq!(small.body, Bytes::from_static(b"again"));
+            assert_echoed(&client, b"again").await;
         }
         assert_eq!(setup.seen.lock().unwrap().len(), 4, "four calls upstream");
 
@@ -227,17 +232,7 @@ async fn the_gateway_key_is_fetched_through_the_mixnet_and_must_match_its_pin() 
         };
 
         let client = connect(setup.gateway.clone(), hash).await.unwrap();
-        let response = client
-            .send(
-                echo(b"sealed to a fetched key".to_vec()),
-                IsolationId::fresh(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            response.body,
-            Bytes::from_static(b"sealed to a fetched key")
-        );
+        assert_echoed(&client, b"sealed to a fetched key").await;
 
         // The gateway rotates (its old key retired at once) and the vault pins the new one:
         // the client fetches it through the mixnet and seals to it.
@@ -255,14 +250,7 @@ async fn the_gateway_key_is_fetched_through_the_mixnet_and_must_match_its_pin() 
             .unwrap()
             .rotate(next, std::time::Instant::now() - Duration::from_secs(120));
         assert!(client.follow_gateway_keys(&rotated).await.unwrap());
-        let response = client
-            .send(
-                echo(b"sealed to the new key".to_vec()),
-                IsolationId::fresh(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(response.body, Bytes::from_static(b"sealed to the new key"));
+        assert_echoed(&client, b"sealed to the new key").await;
         drop(client);
 
         let mut other = hash;
@@ -532,14 +520,7 @@ async fn mixnodes_bootstrap_from_the_directory_authority_and_carry_calls() {
     tokio::time::timeout(Duration::from_secs(60), async {
         let net = real_mixnet(3600, 1000, false).await;
         let client = net.client(MixnetConfig::loopback()).await;
-        let response = client
-            .send(
-                echo(b"through real mixnodes".to_vec()),
-                IsolationId::fresh(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(response.body, Bytes::from_static(b"through real mixnodes"));
+        assert_echoed(&client, b"through real mixnodes").await;
         assert_eq!(net.seen.lock().unwrap().len(), 1);
         // Six hops: every node forwarded or delivered.
         for node in &net.nodes {
@@ -569,22 +550,14 @@ async fn a_client_following_the_authority_keeps_working_across_key_epochs() {
         let stale = net.client(config).await;
         let first_epoch = following.epoch().unwrap();
         for client in [&following, &stale] {
-            let answer = client
-                .send(echo(b"epoch one".to_vec()), IsolationId::fresh())
-                .await
-                .unwrap();
-            assert_eq!(answer.body, Bytes::from_static(b"epoch one"));
+            assert_echoed(client, b"epoch one").await;
         }
         // Two boundaries later, past the grace period.
         while following.epoch().unwrap() < first_epoch + 2 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let answer = following
-            .send(echo(b"epoch three".to_vec()), IsolationId::fresh())
-            .await
-            .unwrap();
-        assert_eq!(answer.body, Bytes::from_static(b"epoch three"));
+        assert_echoed(&following, b"epoch three").await;
         assert!(
             stale
                 .send(echo(b"stale".to_vec()), IsolationId::fresh())
@@ -658,11 +631,7 @@ async fn a_call_without_an_answer_in_time_is_sent_again() {
             seen: Arc::new(Mutex::new(Vec::new())),
         };
         let client = client(&setup, config, 0, &gateway).await;
-        let response = client
-            .send(echo(b"eventually".to_vec()), IsolationId::fresh())
-            .await
-            .unwrap();
-        assert_eq!(response.body, Bytes::from_static(b"eventually"));
+        assert_echoed(&client, b"eventually").await;
         assert!(client.metrics.retries.load(Ordering::Relaxed) >= 1);
         assert!(
             count.load(Ordering::SeqCst) >= 2,
