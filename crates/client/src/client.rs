@@ -504,12 +504,9 @@ impl<T: Transport + 'static> Client<T> {
                     }
                     tokio::time::timeout_at(deadline, freed)
                         .await
-                        .map_err(|_| PayError::NoNote {
+                        .map_err(|_| PayError::AllBusy {
                             class_cost,
-                            reason: format!(
-                                "every note was still busy after {} s",
-                                BUSY_WAIT.as_secs()
-                            ),
+                            waited: BUSY_WAIT.as_secs(),
                         })?;
                 }
             }

@@ -39,7 +39,7 @@ pub struct PaidResponse {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PayError {
-    /// No note can pay for this class now (all busy, or none has the balance).
+    /// No note has the balance for this class (nor a request held for a re-send).
     #[error(
         "no note can pay {class_cost} credits now ({reason}); deposit more or wait for a call to finish"
     )]
@@ -48,6 +48,18 @@ pub enum PayError {
         class_cost: u64,
         /// Why.
         reason: String,
+    },
+    /// Every note that could pay was busy with a call of its own for the whole wait.
+    #[error(
+        "every note able to pay {class_cost} credits was still busy with another call after \
+         {waited} s; retry later, or deposit more notes (`nullgate wallet deposit --notes K`) \
+         so that more calls can run at once"
+    )]
+    AllBusy {
+        /// `C_c` asked for.
+        class_cost: u64,
+        /// Seconds the request waited.
+        waited: u64,
     },
     /// Every note that could pay is new and still waits out its random delay after the
     /// deposit (PROTOCOL §3).

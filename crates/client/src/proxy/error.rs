@@ -16,6 +16,10 @@ use serde_json::json;
 
 use crate::paid::PayError;
 
+/// The `Retry-After` (seconds) when every note was busy for the whole wait: SDKs retry a 429
+/// after it, by when a call has likely finished.
+pub(super) const BUSY_RETRY_AFTER: u64 = 5;
+
 /// Whose error format an answer is written in: that of the API the agent called.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Dialect {
@@ -98,6 +102,8 @@ impl ApiError {
     ///   message ("deposit more or wait") when the retries run out. A 402 would be exact for
     ///   an empty wallet but is not retried, and the core does not say which of the two it is.
     /// - `Refused` → the gateway's own status (a 4xx or 5xx; anything else becomes 502).
+    /// - `AllBusy` → **429** with `Retry-After` ([`BUSY_RETRY_AFTER`]): a note frees up when
+    ///   its call finishes, which the proxy cannot foresee.
     /// - `FirstUseDelay` → **429** with `Retry-After`: the notes become usable then.
     /// - `TooFewNotes` → 503: nothing this request can change; it says to wait for deposits.
     /// - `Transport`, `BadReceipt` → 502: the gateway could not be reached, or answered with
@@ -106,6 +112,7 @@ impl ApiError {
     pub(super) fn from_pay_error(error: &PayError) -> Self {
         let retry_after = match error {
             PayError::FirstUseDelay { seconds } => Some((*seconds).max(1)),
+            PayError::AllBusy { .. } => Some(BUSY_RETRY_AFTER),
             _ => None,
         };
         let (status, kind, code) = match error {
@@ -126,6 +133,11 @@ impl ApiError {
                 };
                 (status, kind, "nullgate_refused")
             }
+            PayError::AllBusy { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "nullgate_all_notes_busy",
+            ),
             PayError::FirstUseDelay { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
@@ -225,7 +237,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_first_use_delay_is_a_429_that_says_when_to_retry_in_every_dialect() {
+    fn first_use_delays_and_busy_notes_are_429s_that_say_when_to_retry() {
         for dialect in [Dialect::OpenAi, Dialect::Anthropic, Dialect::Ollama] {
             let error = ApiError::from_pay_error(&PayError::FirstUseDelay { seconds: 42 });
             assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -233,13 +245,24 @@ mod tests {
             assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
             assert_eq!(response.headers()["retry-after"], "42");
         }
-        // Other refusals say nothing about when.
-        let busy = ApiError::from_pay_error(&PayError::NoNote {
+        // Notes busy for the whole wait: retry in a few seconds.
+        let busy = ApiError::from_pay_error(&PayError::AllBusy {
             class_cost: 1,
-            reason: "busy".into(),
+            waited: 60,
+        });
+        assert_eq!(busy.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            busy.in_dialect(Dialect::Anthropic).headers()["retry-after"],
+            BUSY_RETRY_AFTER.to_string().as_str()
+        );
+        // An empty wallet says nothing about when.
+        let empty = ApiError::from_pay_error(&PayError::NoNote {
+            class_cost: 1,
+            reason: "no balance".into(),
         });
         assert!(
-            busy.in_dialect(Dialect::OpenAi)
+            empty
+                .in_dialect(Dialect::OpenAi)
                 .headers()
                 .get("retry-after")
                 .is_none()
