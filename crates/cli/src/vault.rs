@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use hex::FromHex;
 use nullgate_chain::{
-    Address, B256, EmbeddedLedger, Finality, KeyHashes, Ledger, PrivateKeySigner, RpcLedger, Vault,
-    VaultParams, VaultSummary, dev_signers,
+    Address, B256, EmbeddedLedger, Finality, KeyHashes, Ledger, PrivateKeySigner, RpcLedger,
+    RpcRoute, Vault, VaultParams, VaultSummary, dev_signers,
 };
 use nullgate_protocol::price::PriceList;
 use nullgate_zk::{
@@ -158,12 +158,17 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
     })
 }
 
-/// An opened chain: the ledger, the sender, and the embedded chain to snapshot if any.
+/// An opened chain: the ledger, the sender (none for a node given no key: the ledger only
+/// reads), and the embedded chain to snapshot if any.
 pub(crate) struct Opened {
     pub(crate) ledger: Arc<dyn Ledger>,
-    pub(crate) sender: Address,
+    sender: Option<Address>,
     embedded: Option<(Arc<EmbeddedLedger>, PathBuf)>,
 }
+
+/// Why a command that sends a transaction cannot, on a node given no key.
+const NEED_KEY: &str = "--rpc-url needs the sender's key: set NULLGATE_PRIVATE_KEY or pass \
+--private-key-file FILE, or --dev-account N for a dev node";
 
 pub(crate) fn open(args: &ChainArgs) -> anyhow::Result<Opened> {
     let private_key = match &args.private_key_file {
@@ -174,24 +179,20 @@ pub(crate) fn open(args: &ChainArgs) -> anyhow::Result<Opened> {
         None => std::env::var("NULLGATE_PRIVATE_KEY").ok(),
     };
     let signer = match (&private_key, args.dev_account) {
-        (Some(hex_key), _) => hex_key.trim().parse::<PrivateKeySigner>().map_err(|_| {
+        (Some(hex_key), _) => Some(hex_key.trim().parse::<PrivateKeySigner>().map_err(|_| {
             anyhow::anyhow!(
                 "the private key (NULLGATE_PRIVATE_KEY or --private-key-file) is not 32 bytes of hex"
             )
-        })?,
-        (None, index) => {
-            let index = index.unwrap_or(0);
-            if args.rpc_url.is_some() && args.dev_account.is_none() {
-                bail!(
-                    "--rpc-url needs the sender's key: set NULLGATE_PRIVATE_KEY or pass --private-key-file FILE, or --dev-account N for a dev node"
-                );
-            }
-            dev_signers(index + 1)
+        })?),
+        // A node and no key: only reads (`wallet status`, `restore`).
+        (None, None) if args.rpc_url.is_some() => None,
+        (None, index) => Some(
+            dev_signers(index.unwrap_or(0) + 1)
                 .pop()
-                .context("dev account index out of range")?
-        }
+                .context("dev account index out of range")?,
+        ),
     };
-    let sender = signer.address();
+    let sender = signer.as_ref().map(PrivateKeySigner::address);
     match &args.rpc_url {
         Some(url) => {
             if args.snapshot.is_some() {
@@ -200,7 +201,10 @@ pub(crate) fn open(args: &ChainArgs) -> anyhow::Result<Opened> {
             let finality = args
                 .confirmations
                 .map_or(Finality::FinalizedTag, Finality::Confirmations);
-            let ledger = RpcLedger::connect(url, vec![signer], finality)?;
+            let ledger = match signer {
+                Some(signer) => RpcLedger::connect(url, vec![signer], finality)?,
+                None => RpcLedger::read_only(url, finality, RpcRoute::Direct)?,
+            };
             Ok(Opened {
                 ledger: Arc::new(ledger),
                 sender,
@@ -226,6 +230,12 @@ pub(crate) fn open(args: &ChainArgs) -> anyhow::Result<Opened> {
 }
 
 impl Opened {
+    /// The account transactions are sent from; an error saying how to give one when the node
+    /// was opened without a key.
+    pub(crate) fn sender(&self) -> anyhow::Result<Address> {
+        self.sender.context(NEED_KEY)
+    }
+
     /// Writes the embedded chain's snapshot, if the command runs on one.
     pub(crate) fn save(&self) -> anyhow::Result<()> {
         if let Some((chain, path)) = &self.embedded {
@@ -238,6 +248,7 @@ impl Opened {
 
 async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let opened = open(&args.chain)?;
+    let sender = opened.sender()?;
     // The pins first: a bad file or variable fails before the slow key setup.
     let prices = match &args.price_list {
         Some(path) => {
@@ -277,7 +288,7 @@ async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         }
     };
     let state_key = state_key(&args.state_key)?;
-    let mut params = VaultParams::dev(keys, state_key.public_key(), opened.sender);
+    let mut params = VaultParams::dev(keys, state_key.public_key(), sender);
     params.dev_keys = dev_keys;
     params.asset = args.asset;
     params.unit_size = nullgate_chain::U256::from(args.unit_size);
@@ -296,11 +307,11 @@ async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     params.exit_window = args.exit_window.unwrap_or(exit_window);
     params.expiry_grace = args.expiry_grace.unwrap_or(expiry_grace);
     params.note_lifetime = args.note_lifetime.unwrap_or(note_lifetime);
-    params.treasury = args.treasury.unwrap_or(opened.sender);
-    params.clearance_signer = args.clearance_signer.unwrap_or(opened.sender);
+    params.treasury = args.treasury.unwrap_or(sender);
+    params.clearance_signer = args.clearance_signer.unwrap_or(sender);
 
     let spinner = new_spinner(!args.json, "deploying the exit verifier and the vault");
-    let vault = Vault::deploy(opened.ledger.clone(), opened.sender, &params).await?;
+    let vault = Vault::deploy(opened.ledger.clone(), sender, &params).await?;
     spinner.finish_and_clear();
     let summary = vault.summary().await?;
     print(&summary, args.json)?;

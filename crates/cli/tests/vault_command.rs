@@ -73,7 +73,12 @@ fn bad_parameters_are_refused_with_the_reason() {
     assert!(stderr.contains("cost classes: increasing"), "{stderr}");
     let _ = std::fs::remove_file(&key);
 
+    // No key for the node: refused before anything is set up or written (here, in an empty
+    // working directory).
+    let empty = tempfile::tempdir().unwrap();
     let out = nullgate()
+        .current_dir(empty.path())
+        .env_remove("NULLGATE_PRIVATE_KEY")
         .args(["vault", "deploy", "--rpc-url", "http://127.0.0.1:9"])
         .output()
         .unwrap();
@@ -83,6 +88,7 @@ fn bad_parameters_are_refused_with_the_reason() {
         stderr.contains("NULLGATE_PRIVATE_KEY") && stderr.contains("--private-key-file"),
         "{stderr}"
     );
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
 
     // A private key is never taken on the command line (`ps` shows argv to everyone).
     let out = nullgate()

@@ -625,3 +625,41 @@ fn each_new_note_draws_its_own_first_use_delay_and_keeps_it() {
     add_pending_notes(&mut wallet, &journal, &[1_000], std::time::Duration::ZERO).unwrap();
     assert_eq!(wallet.notes()[16].first_use, None);
 }
+
+#[test]
+fn a_copy_of_a_wallet_file_is_read_without_a_lock_or_a_change_and_refused_when_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallet_dir = dir.path().join("wallet");
+    let mut wallet = Wallet::create_sealed(&wallet_dir, VAULT, &passphrase("pass")).unwrap();
+    wallet.add_note(NoteEntry::new(secret(11), 500)).unwrap();
+    let notes = wallet.notes().to_vec();
+    // Read while the wallet is open and locked: a copy needs no lock.
+    let copy = wallet_dir.join("wallet.json.bak");
+    let before = files(&wallet_dir);
+    let (vault, read) = Wallet::read_copy(&copy, Some(&passphrase("pass"))).unwrap();
+    assert_eq!(vault, VAULT);
+    assert_eq!(read, notes);
+    assert_eq!(files(&wallet_dir), before, "reading a copy changes nothing");
+    drop(wallet);
+
+    let refused = |path: &Path, with: Option<&str>| {
+        Wallet::read_copy(path, with.map(passphrase).as_ref())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(refused(&copy, None).contains("--passphrase-env"));
+    let wrong = refused(&copy, Some("other"));
+    assert!(
+        wrong.contains("does not open with the passphrase"),
+        "{wrong}"
+    );
+    let missing = refused(&dir.path().join("nowhere.json"), Some("pass"));
+    assert!(missing.contains("is missing"), "{missing}");
+    let damaged = dir.path().join("damaged.json");
+    fs::write(&damaged, b"{\"version\": 1, \"vault\"").unwrap();
+    let text = refused(&damaged, None);
+    assert!(
+        text.contains("is corrupt") && text.contains("note secrets alone"),
+        "{text}"
+    );
+}

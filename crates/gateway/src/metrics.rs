@@ -22,6 +22,7 @@ pub struct Metrics {
     cut_off: AtomicU64,
     proofs_checked: AtomicU64,
     clearances: AtomicU64,
+    receipt_lookups: AtomicU64,
     exits_recorded: AtomicU64,
     slashes_submitted: AtomicU64,
     verifications_shed: AtomicU64,
@@ -156,6 +157,11 @@ impl Metrics {
     /// Counts a clearance signed for a mutual close.
     pub fn clearance(&self) {
         self.clearances.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a receipt look-up (`GET /nullgate/receipt/{N}`, PROTOCOL §6 step 7).
+    pub fn receipt_lookup(&self) {
+        self.receipt_lookups.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one Groth16 check of `proofs` proofs together (1: a proof alone).
@@ -300,6 +306,12 @@ impl Metrics {
             "nullgate_gateway_clearances_total",
             "Clearances signed for mutual closes (the same share asked again counts again).",
             &self.clearances,
+            "counter",
+        );
+        counter(
+            "nullgate_gateway_receipt_lookups_total",
+            "Receipt look-ups answered (restoring wallets walking their receipts).",
+            &self.receipt_lookups,
             "counter",
         );
         counter(

@@ -398,6 +398,7 @@ async fn receipt(State(shared): State<Arc<Shared>>, Path(nullifier): Path<String
         }
         Err(_) => return pipeline::refusal(&Rejection::Internal, None),
     };
+    shared.metrics.receipt_lookup();
     axum::Json(body).into_response()
 }
 

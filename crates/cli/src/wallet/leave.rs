@@ -7,11 +7,12 @@
 //! - `finalize --note S`: pays out an exit whose window has passed.
 //! - `close --note S --recipient ADDR --relay URL --gateway HOST`: asks the gateway for a
 //!   clearance (through the OHTTP relay) and closes at once.
-//! - `restore --secrets FILE --vault ADDR --relay URL --gateway HOST`: a new wallet whose
-//!   notes are rebuilt from their secrets, walking the gateway's receipts over fresh routes.
+//! - `restore --secrets FILE | --backup FILE --vault ADDR --relay URL --gateway HOST`: a new
+//!   wallet whose notes are rebuilt from their secrets, or from a copy of a wallet file, by
+//!   walking the gateway's receipts over fresh routes (from the copy's states, if given).
 //! - `secrets`: the note secrets, one per line, for `restore`.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{io::IsTerminal, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use nullgate_chain::{Address, BlockRef, Bytes, NoteStatus as ChainStatus, Vault};
@@ -21,7 +22,7 @@ use nullgate_client::{
         ExitStatement, ask_clearance, plan_exit, random_delay, restore_note, state_key_number,
         time_to_exit,
     },
-    wallet::{NoteStatus, VaultId, Wallet},
+    wallet::{NoteEntry, NoteState, NoteStatus, Passphrase, VaultId, Wallet, WalletError},
 };
 use nullgate_net::ohttp::OhttpTransport;
 use nullgate_protocol::deployment::Deployment;
@@ -112,9 +113,16 @@ pub(crate) struct RestoreArgs {
     /// The vault's address.
     #[arg(long)]
     vault: Address,
-    /// The note secrets, one per line in hex (what `nullgate wallet secrets` printed).
+    /// The note secrets, one per line in hex (what `nullgate wallet secrets` printed). Each
+    /// note's receipts are walked from its deposit.
+    #[arg(long, required_unless_present = "backup")]
+    secrets: Option<PathBuf>,
+    /// A copy of a wallet file (`wallet.json.bak`, say, copied elsewhere; sealed under the
+    /// same passphrase as the new wallet): its notes, each walked from the state the copy
+    /// holds, so fewer look-ups. With `--secrets` too, secrets the copy lacks start at their
+    /// deposit.
     #[arg(long)]
-    secrets: PathBuf,
+    backup: Option<PathBuf>,
     #[command(flatten)]
     gateway: GatewayArgs,
     /// The longest random pause before each receipt look-up, so that the look-ups of one
@@ -228,7 +236,8 @@ async fn exit_key(path: Option<&PathBuf>, deployment: &Deployment) -> anyhow::Re
     spinner.finish_and_clear();
     if key_file_hash(&key.to_file_bytes())? != pinned {
         bail!(
-            "the vault does not use the DEV exit key: pass --exit-proving-key with the key              from the vault's setup"
+            "the vault does not use the DEV exit key: pass --exit-proving-key with the key \
+             from the vault's setup"
         );
     }
     Ok(key)
@@ -247,11 +256,12 @@ async fn state_key(vault: &Vault, number: u32) -> anyhow::Result<PublicKey> {
 /// `nullgate wallet exit`.
 pub(crate) async fn exit(args: ExitArgs) -> anyhow::Result<()> {
     let mut session = open_wallet(&args.leave.common).await?;
+    let sender = session.chain.sender()?;
     let proven = prove_and_mark(&mut session, &args.leave).await?;
     let spinner = new_spinner(true, "sending initiateExit");
     let sent = session
         .vault
-        .initiate_exit(session.chain.sender, &proven.statement.chain_args())
+        .initiate_exit(sender, &proven.statement.chain_args())
         .await;
     spinner.finish_and_clear();
     session.chain.save()?;
@@ -265,7 +275,8 @@ pub(crate) async fn exit(args: ExitArgs) -> anyhow::Result<()> {
         .note(&proven.commitment, BlockRef::Latest)
         .await?;
     println!(
-        "note {slot} is exiting; its window ends at {} (run `nullgate wallet finalize --note          {slot}` then)",
+        "note {slot} is exiting; its window ends at {} (run `nullgate wallet finalize --note \
+         {slot}` then)",
         unix_time(record.exit_deadline)
     );
     if args.wait {
@@ -325,7 +336,8 @@ async fn finalize_note(session: &mut Session, slot: usize) -> anyhow::Result<()>
             return Ok(());
         }
         other => bail!(
-            "note {slot} is {other:?} on chain, not Exiting: start with `nullgate wallet exit              --note {slot}`"
+            "note {slot} is {other:?} on chain, not Exiting: start with `nullgate wallet exit \
+             --note {slot}`"
         ),
     }
     let now = chain_now(session).await?;
@@ -338,7 +350,7 @@ async fn finalize_note(session: &mut Session, slot: usize) -> anyhow::Result<()>
     }
     session
         .vault
-        .finalize_exit(session.chain.sender, &commitment)
+        .finalize_exit(session.chain.sender()?, &commitment)
         .await
         .context("finalizeExit failed")?;
     session.wallet.set_status(slot, NoteStatus::Closed)?;
@@ -349,6 +361,7 @@ async fn finalize_note(session: &mut Session, slot: usize) -> anyhow::Result<()>
 /// `nullgate wallet close`.
 pub(crate) async fn close(args: CloseArgs) -> anyhow::Result<()> {
     let mut session = open_wallet(&args.leave.common).await?;
+    let sender = session.chain.sender()?;
     let deployment = session.vault.summary().await?.deployment()?;
     let transport = transport(&args.gateway, &deployment).await?;
     let proven = prove_and_mark(&mut session, &args.leave).await?;
@@ -357,13 +370,14 @@ pub(crate) async fn close(args: CloseArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| {
             format!(
-                "no clearance; the note stays Exiting: run the close again, or `nullgate                  wallet exit --note {slot}` (slower, needs no gateway)"
+                "no clearance; the note stays Exiting: run the close again, or `nullgate \
+                 wallet exit --note {slot}` (slower, needs no gateway)"
             )
         })?;
     let sent = session
         .vault
         .close_with_clearance(
-            session.chain.sender,
+            sender,
             &proven.statement.chain_args(),
             Bytes::from(clearance.0.to_vec()),
         )
@@ -385,10 +399,10 @@ async fn transport(args: &GatewayArgs, deployment: &Deployment) -> anyhow::Resul
         .context("fetching the gateway's OHTTP key through the relay")
 }
 
-/// `nullgate wallet restore`.
-pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.secrets)
-        .with_context(|| format!("cannot read {}", args.secrets.display()))?;
+/// Reads note secrets, one per line in hex.
+fn read_secrets(path: &std::path::Path) -> anyhow::Result<Vec<nullgate_zk::Fr>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut secrets = Vec::new();
     for (line, value) in text
         .lines()
@@ -403,15 +417,68 @@ pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
             .with_context(|| {
                 format!(
                     "{} line {}: not a note secret (64 hex digits)",
-                    args.secrets.display(),
+                    path.display(),
                     line + 1
                 )
             })?;
         secrets.push(secret);
     }
     if secrets.is_empty() {
-        bail!("{} holds no secrets", args.secrets.display());
+        bail!("{} holds no secrets", path.display());
     }
+    Ok(secrets)
+}
+
+/// Reads a copy of a wallet file: with the named passphrase, or unencrypted, or with one
+/// asked on the terminal when it is sealed.
+fn read_copy(
+    path: &std::path::Path,
+    passphrase: &PassphraseArgs,
+) -> anyhow::Result<(VaultId, Vec<NoteEntry>)> {
+    if let Some(passphrase) = passphrase.named()? {
+        return Ok(Wallet::read_copy(path, Some(&passphrase))?);
+    }
+    match Wallet::read_copy(path, None) {
+        Err(WalletError::NeedPassphrase { .. }) if std::io::stdin().is_terminal() => {
+            let passphrase = Passphrase::new(rpassword::prompt_password(format!(
+                "passphrase of {}: ",
+                path.display()
+            ))?);
+            Ok(Wallet::read_copy(path, Some(&passphrase))?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// The notes to restore: the copy's, each with the state it holds, then the secrets the copy
+/// lacks, each from its deposit; and the vault the copy is of.
+type ToRestore = (Option<VaultId>, Vec<(nullgate_zk::Fr, Option<NoteState>)>);
+
+/// Reads what `restore` starts from (before any chain or gateway is asked).
+fn notes_to_restore(args: &RestoreArgs) -> anyhow::Result<ToRestore> {
+    let mut notes = Vec::new();
+    let mut copied = None;
+    if let Some(path) = &args.backup {
+        let (vault, entries) = read_copy(path, &args.common.passphrase)?;
+        copied = Some(vault);
+        notes.extend(entries.into_iter().map(|e| (e.secret, Some(e.state))));
+    }
+    if let Some(path) = &args.secrets {
+        for secret in read_secrets(path)? {
+            if !notes.iter().any(|(known, _)| known == &secret) {
+                notes.push((secret, None));
+            }
+        }
+    }
+    if notes.is_empty() {
+        bail!("nothing to restore: the wallet copy holds no notes");
+    }
+    Ok((copied, notes))
+}
+
+/// `nullgate wallet restore`.
+pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let (copied, notes) = notes_to_restore(&args)?;
     let chain = open(&args.common.chain)?;
     let chain_id = chain.ledger.chain_id().await?;
     let vault = Arc::new(Vault::at(chain.ledger.clone(), args.vault).await?);
@@ -429,6 +496,16 @@ pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         chain_id,
         vault: args.vault.into_array(),
     };
+    if let Some(copied) = copied.filter(|copied| copied != &id) {
+        bail!(
+            "the wallet copy is of vault 0x{} on chain {}, not of 0x{} on chain {}; nothing \
+             was created",
+            hex::encode(copied.vault),
+            copied.chain_id,
+            hex::encode(id.vault),
+            id.chain_id
+        );
+    }
     let mut wallet = if args.unencrypted {
         Wallet::create(&args.common.wallet, id)?
     } else {
@@ -436,7 +513,7 @@ pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         Wallet::create_sealed(&args.common.wallet, id, &passphrase)?
     };
     let spinner = new_spinner(!args.json, "walking the gateway's receipts");
-    for (number, secret) in secrets.into_iter().enumerate() {
+    for (number, (secret, from)) in notes.into_iter().enumerate() {
         spinner.set_message(format!("note {number}: walking the gateway's receipts"));
         let record = vault
             .note(
@@ -451,7 +528,7 @@ pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
             &keys,
             secret,
             &record,
-            None,
+            from,
             args.max_pause,
         )
         .await

@@ -266,6 +266,7 @@ async fn open_wallet(args: &WalletArgs) -> anyhow::Result<Session> {
 
 async fn deposit(args: DepositArgs) -> anyhow::Result<()> {
     let mut session = open_wallet(&args.common).await?;
+    let sender = session.chain.sender()?;
     let amounts = split(args.amount, args.notes)?;
     let summary = session.vault.summary().await?;
     if amounts.iter().any(|&a| a < summary.min_deposit) {
@@ -285,10 +286,7 @@ async fn deposit(args: DepositArgs) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.first_use_delay),
     )?;
     let spinner = new_spinner(!args.json, "depositing (one depositMany transaction)");
-    let sent = session
-        .vault
-        .deposit_many(session.chain.sender, &notes)
-        .await;
+    let sent = session.vault.deposit_many(sender, &notes).await;
     spinner.finish_and_clear();
     if let Err(error) = sent {
         // The notes stay Pending in the wallet: a deposit that did land is found by the

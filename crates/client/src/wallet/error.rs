@@ -66,6 +66,19 @@ pub enum WalletError {
         /// The version this build reads and writes.
         supported: u32,
     },
+    /// A copy of a wallet file (read by [`Wallet::read_copy`](super::Wallet::read_copy)) is
+    /// missing, damaged or sealed under another passphrase.
+    #[error(
+        "the wallet copy {} {problem}; check the path and the passphrase, or restore from the \
+         note secrets alone",
+        .path.display()
+    )]
+    BadCopy {
+        /// The copy.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The wallet is encrypted and no passphrase was given.
     #[error(
         "the wallet in {} is encrypted: give its passphrase (the prompt, or \

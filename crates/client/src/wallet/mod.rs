@@ -299,6 +299,33 @@ impl Wallet {
         Ok(opened)
     }
 
+    /// Reads a copy of a wallet file kept elsewhere (`wallet.json.bak` copied to another
+    /// disk, say) without locking or changing it: its vault and notes, which a restore walks
+    /// the receipts forward from (PROTOCOL §6 step 7). A sealed copy needs `passphrase`.
+    pub fn read_copy(
+        path: &Path,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<(VaultId, Vec<NoteEntry>), WalletError> {
+        let bad = |problem: String| WalletError::BadCopy {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+        else {
+            return Err(bad("is not a file name".into()));
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        match read(dir, name, passphrase, &mut None)? {
+            Read::Good(contents) => Ok(contents),
+            Read::Bad(problem) => Err(bad(problem)),
+            Read::WrongKey => Err(bad("does not open with the passphrase given".into())),
+        }
+    }
+
     fn open_inner(dir: &Path, passphrase: Option<&Passphrase>) -> Result<Opened, WalletError> {
         let dir = dir.to_path_buf();
         if !dir.join(MAIN).exists() && !dir.join(BACKUP).exists() {
