@@ -5,6 +5,8 @@
 //! - [`Ledger`]: the few primitives a chain offers (send a transaction, call at a block, read
 //!   logs, the newest finalised block). Two implementations run the same bytecode:
 //!   [`RpcLedger`] over any Ethereum JSON-RPC node and [`EmbeddedLedger`] on `revm` in-process.
+//!   An [`RpcLedger`] reaches its node directly, through SOCKS5, or through an
+//!   [`RpcCarrier`] of the caller's (the mixnet).
 //! - [`Vault`]: every `NoteVault` operation, typed, written once over any [`Ledger`].
 //! - [`TreeSync`]: the note tree built from finalised `NoteDeposited` events, checked against
 //!   the vault's `(depositCount, depositsDigest)` (PROTOCOL §3).
@@ -12,6 +14,7 @@
 //! Contract logic lives in Solidity only; this crate encodes calls and decodes results.
 
 pub mod bindings;
+pub mod carried;
 pub mod dev;
 pub mod digest;
 pub mod embedded;
@@ -26,6 +29,7 @@ pub mod vault;
 
 pub use alloy::primitives::{Address, B256, Bytes, U256};
 pub use alloy::signers::local::PrivateKeySigner;
+pub use carried::{Carried, RpcCarrier};
 pub use dev::{DevChain, dev_signers};
 pub use embedded::EmbeddedLedger;
 pub use error::ChainError;

@@ -2,20 +2,24 @@
 //! production), with local signing keys. Trees and roots come from the node's `finalized`
 //! block (PROTOCOL §3); a chain without that tag needs an explicit confirmation depth.
 
-use std::{borrow::Cow, net::SocketAddr};
+use std::{borrow::Cow, net::SocketAddr, sync::Arc};
 
 use alloy::{
     eips::{BlockId, BlockNumberOrTag},
     network::{EthereumWallet, TransactionBuilder},
     primitives::{Address, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::{Filter, TransactionRequest},
+    rpc::{
+        client::RpcClient,
+        types::{Filter, TransactionRequest},
+    },
     signers::local::PrivateKeySigner,
     transports::{RpcError, TransportErrorKind, http::reqwest},
 };
 use async_trait::async_trait;
 
 use crate::ChainError;
+use crate::carried::{CarrierTransport, RpcCarrier};
 use crate::dev::DevChain;
 use crate::ledger::{BlockInfo, BlockLog, BlockRef, Ledger, Receipt};
 
@@ -89,6 +93,19 @@ impl RpcLedger {
             accounts: Vec::new(),
             finality,
         })
+    }
+
+    /// A read-only ledger whose JSON-RPC calls `carrier` takes to the node (the mixnet,
+    /// through an exit that serves that endpoint): nothing leaves on a connection of the
+    /// ledger's own.
+    pub fn read_only_through(carrier: Arc<dyn RpcCarrier>, finality: Finality) -> Self {
+        let client = RpcClient::new(CarrierTransport(carrier), false);
+        let provider = ProviderBuilder::new().connect_client(client).erased();
+        Self {
+            provider,
+            accounts: Vec::new(),
+            finality,
+        }
     }
 
     async fn block(&self, tag: BlockNumberOrTag) -> Result<Option<BlockInfo>, ChainError> {

@@ -11,8 +11,8 @@ use alloy::primitives::{U256, address};
 use alloy::sol_types::SolEvent;
 use common::{Harness, deploy, secret};
 use nullgate_chain::{
-    BlockRef, CHAIN_SOCKS_USER, ChainError, DevChain, EmbeddedLedger, Finality, Ledger, RpcLedger,
-    RpcRoute, Vault, dev_signers, embedded::EmbeddedConfig,
+    BlockRef, CHAIN_SOCKS_USER, Carried, ChainError, DevChain, EmbeddedLedger, Finality, Ledger,
+    RpcCarrier, RpcLedger, RpcRoute, Vault, dev_signers, embedded::EmbeddedConfig,
 };
 use socks_server::{Tunnels, socks_server};
 
@@ -240,6 +240,86 @@ async fn waiting_for_a_new_vault_to_be_final() {
         })
         .await
         .unwrap();
+}
+
+/// Carries each body to `url` over plain HTTP and keeps what it carried.
+struct Recording {
+    url: String,
+    http: reqwest::Client,
+    bodies: Mutex<Vec<Vec<u8>>>,
+}
+
+impl RpcCarrier for Recording {
+    fn post(&self, body: Vec<u8>) -> Carried {
+        self.bodies.lock().unwrap().push(body.clone());
+        let request = self
+            .http
+            .post(&self.url)
+            .body(body)
+            .header("content-type", "application/json");
+        Box::pin(async move {
+            let answer = request.send().await.map_err(|e| e.to_string())?;
+            if !answer.status().is_success() {
+                return Err(format!("the node answered {}", answer.status()));
+            }
+            Ok(answer.bytes().await.map_err(|e| e.to_string())?.to_vec())
+        })
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(nullgate_anvil),
+    ignore = "needs anvil: run `npm ci` in contracts/ or set NULLGATE_ANVIL (.ci/run does)"
+)]
+async fn a_read_only_ledger_reads_through_a_carrier_of_the_callers() {
+    let h = Harness::anvil();
+    let vault = deploy(&h).await;
+    let carrier = Arc::new(Recording {
+        url: h.endpoint.clone().expect("anvil has an endpoint"),
+        http: reqwest::Client::new(),
+        bodies: Mutex::new(Vec::new()),
+    });
+    let reader = Arc::new(RpcLedger::read_only_through(
+        carrier.clone(),
+        Finality::FinalizedTag,
+    ));
+    assert_eq!(
+        reader.chain_id().await.unwrap(),
+        h.ledger.chain_id().await.unwrap()
+    );
+    let again = Vault::at(reader.clone(), vault.address()).await.unwrap();
+    assert_eq!(
+        again.deposit_state(BlockRef::Latest).await.unwrap(),
+        vault.deposit_state(BlockRef::Latest).await.unwrap()
+    );
+    let bodies = carrier.bodies.lock().unwrap().clone();
+    let methods: Vec<String> = bodies
+        .iter()
+        .map(|b| serde_json::from_slice::<serde_json::Value>(b).unwrap()["method"].to_string())
+        .collect();
+    assert!(
+        methods.iter().any(|m| m.contains("eth_chainId")),
+        "{methods:?}"
+    );
+    assert!(
+        methods.iter().any(|m| m.contains("eth_call")),
+        "{methods:?}"
+    );
+    assert!(reader.accounts().is_empty(), "it signs nothing");
+
+    // A carrier that fails: the read is an RPC error saying why.
+    struct Failing;
+    impl RpcCarrier for Failing {
+        fn post(&self, _: Vec<u8>) -> Carried {
+            Box::pin(async { Err("the mixnet exit refused the call".to_owned()) })
+        }
+    }
+    let failing = RpcLedger::read_only_through(Arc::new(Failing), Finality::FinalizedTag);
+    match failing.latest().await {
+        Err(ChainError::Rpc(message)) => assert!(message.contains("exit refused"), "{message}"),
+        other => panic!("expected an RPC error, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -9,8 +9,11 @@ use bytes::Bytes;
 use hex::FromHex;
 use http::{HeaderName, HeaderValue, Method};
 use nullgate_net::{
-    HttpRequest, HttpResponse, IsolationId, Transport, direct::DirectTransport,
-    mixnet::client::MixnetClient, ohttp::OhttpTransport, socks::Socks5Transport,
+    HttpRequest, HttpResponse, IsolationId, Transport,
+    direct::DirectTransport,
+    mixnet::client::{GatewayKeys, MixnetClient},
+    ohttp::OhttpTransport,
+    socks::Socks5Transport,
 };
 
 /// The transports `nullgate fetch` can use.
@@ -121,7 +124,13 @@ async fn mixnet(args: &Args) -> anyhow::Result<MixnetClient> {
     let gateway = need(&args.gateway, "--gateway URL (the gateway's base URL)")?;
     let authority_key = need(&args.authority_key, "--authority-key HEX")?;
     let pinned_hash = keys_hash(args)?;
-    crate::transport::mixnet_client(&authority, &authority_key, &gateway, &pinned_hash).await
+    crate::transport::mixnet_client(
+        &authority,
+        &authority_key,
+        &gateway,
+        GatewayKeys::Fetch { pinned_hash },
+    )
+    .await
 }
 
 fn keys_hash(args: &Args) -> anyhow::Result<[u8; 32]> {

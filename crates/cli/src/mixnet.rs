@@ -107,11 +107,15 @@ pub(crate) fn run_mixnode(args: MixnodeArgs) -> anyhow::Result<()> {
         match args.metrics {
             Some(address) => {
                 let metrics = std::sync::Arc::clone(&node.metrics);
+                let exit_metrics = node.exit_metrics.clone();
                 let router = axum::Router::new().route(
                     "/metrics",
                     axum::routing::get(move || {
-                        let metrics = std::sync::Arc::clone(&metrics);
-                        async move { metrics.prometheus() }
+                        let mut text = metrics.prometheus();
+                        if let Some(exit) = &exit_metrics {
+                            text.push_str(&exit.prometheus());
+                        }
+                        async move { text }
                     }),
                 );
                 let listener = tokio::net::TcpListener::bind(address)

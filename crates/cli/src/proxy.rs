@@ -6,7 +6,11 @@
 //! wallet = "wallet"                   # the wallet directory (created empty if missing)
 //! rpc_url = "http://127.0.0.1:8545"   # the chain (your own node, ideally)
 //! rpc_socks = "127.0.0.1:9050"        # chain reads through this SOCKS5 proxy (default: the
-//!                                     # transport's, if socks5; else straight to rpc_url)
+//!                                     # transport's, see chain_reads)
+//! chain_reads = "transport"           # "transport": with the calls through the mixnet (its
+//!                                     # exits must allowlist rpc_url), SOCKS5 or Tor;
+//!                                     # straight to rpc_url with ohttp and direct. "direct":
+//!                                     # straight to rpc_url (your own node on this machine)
 //! vault = "0x…"                       # the vault's address
 //! confirmations = 0                   # 0: the node's `finalized` tag
 //! gateway = "gateway.example"         # the authority requests name
@@ -38,7 +42,7 @@ use nullgate_client::{
     wallet::{VaultId, Wallet},
 };
 
-use crate::transport::{ChosenTransport, TransportFile};
+use crate::transport::{ChainRpc, ChosenTransport, TransportFile};
 use nullgate_zk::keys::load_prover_key;
 use serde::Deserialize;
 
@@ -58,6 +62,8 @@ struct ProxyFile {
     rpc_url: String,
     #[serde(default)]
     rpc_socks: Option<SocketAddr>,
+    #[serde(default)]
+    chain_reads: ChainReads,
     vault: String,
     #[serde(default)]
     confirmations: u64,
@@ -77,6 +83,17 @@ struct ProxyFile {
     #[serde(default)]
     proxy: ProxyConfig,
     transport: TransportFile,
+}
+
+/// Where the proxy's own chain reads go (`chain_reads`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ChainReads {
+    /// With the calls where their transport can carry them: the mixnet, SOCKS5, Tor.
+    #[default]
+    Transport,
+    /// Straight to `rpc_url` (or through `rpc_socks`).
+    Direct,
 }
 
 fn default_key() -> PathBuf {
@@ -158,18 +175,41 @@ async fn start(
     } else {
         Finality::Confirmations(file.confirmations)
     };
-    let route = match file.rpc_socks {
-        Some(socks) => RpcRoute::Socks5(socks),
-        None => file.transport.chain_route(),
+    file.transport.check_available()?;
+    // A transport that carries the chain reads too comes first; the mixnet takes the
+    // gateway's key once the vault's pin has been read through it.
+    let carrier = match (file.chain_reads, file.rpc_socks) {
+        (ChainReads::Transport, None) => file.transport.chain_carrier().await?,
+        _ => None,
     };
-    if route == RpcRoute::Direct && !is_loopback(&file.rpc_url) {
-        eprintln!(
-            "warning: chain reads go straight to {}: that node sees this machine's address \
-             (run your own node, or set rpc_socks to a Tor or Nym SOCKS5 proxy)",
-            file.rpc_url
-        );
-    }
-    let ledger: Arc<dyn Ledger> = Arc::new(RpcLedger::read_only(&file.rpc_url, finality, route)?);
+    let ledger: Arc<dyn Ledger> = match &carrier {
+        Some(carrier) => {
+            eprintln!(
+                "chain reads go through {} to {}",
+                carrier.name(),
+                file.rpc_url
+            );
+            Arc::new(RpcLedger::read_only_through(
+                Arc::new(ChainRpc::new(carrier.clone(), &file.rpc_url)?),
+                finality,
+            ))
+        }
+        None => {
+            let route = match (file.rpc_socks, file.chain_reads) {
+                (Some(socks), _) => RpcRoute::Socks5(socks),
+                (None, ChainReads::Transport) => file.transport.chain_route(),
+                (None, ChainReads::Direct) => RpcRoute::Direct,
+            };
+            if route == RpcRoute::Direct && !is_loopback(&file.rpc_url) {
+                eprintln!(
+                    "warning: chain reads go straight to {}: that node sees this machine's \
+                     address (run your own node, or set rpc_socks to a Tor or Nym SOCKS5 proxy)",
+                    file.rpc_url
+                );
+            }
+            Arc::new(RpcLedger::read_only(&file.rpc_url, finality, route)?)
+        }
+    };
     let vault = Arc::new(Vault::at(ledger, vault_address).await?);
     vault
         .wait_until_final(Duration::from_secs(2), |block| {
@@ -187,7 +227,14 @@ async fn start(
         load_prover_key(&key_bytes, Some(&deployment.request_proving_key_hash))
             .context("the request proving key is not the one the vault pins")?,
     );
-    let transport = file.transport.connect(&deployment.ohttp_keys_hash).await?;
+    let transport = match carrier {
+        Some(carrier) => {
+            file.transport
+                .over_carrier(carrier, &deployment.ohttp_keys_hash)
+                .await?
+        }
+        None => file.transport.connect(&deployment.ohttp_keys_hash).await?,
+    };
     eprintln!("calls leave through {}", transport.kind());
     let trusted = trust(&vault, &prover, &transport, &file.gateway).await?;
     let dir = base.join(&file.wallet);

@@ -15,19 +15,27 @@
 //! # socks = "127.0.0.1:9050"
 //! # gateway_url = "https://gateway.example"       # or an onion service's http:// URL
 //!
+//! # kind = "tor"                      # embedded Tor (a build with `--features tor`)
+//! # gateway_url = "https://gateway.example"       # or an onion service's http:// URL
+//! # dir = "tor"                       # Tor's state and directory cache
+//!
 //! # kind = "direct"                   # hides nothing: tests and local development only
 //! # gateway_url = "http://127.0.0.1:8080"
 //! ```
 //!
 //! OHTTP and the mixnet seal every call to the gateway's key, fetched through the transport
-//! and checked against the vault's `ohttpKeysHash`. SOCKS5 and direct carry plain HTTP(S)
-//! to `gateway_url`, TLS end to end for `https`.
+//! and checked against the vault's `ohttpKeysHash`. SOCKS5, Tor and direct carry plain
+//! HTTP(S) to `gateway_url`, TLS end to end for `https`. The mixnet, SOCKS5 and Tor carry
+//! the proxy's own chain reads too (see `chain_reads` in [`crate::proxy`]).
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use anyhow::{Context, bail};
 use hex::FromHex;
-use nullgate_chain::RpcRoute;
+use http::Method;
+use nullgate_chain::{Carried, RpcCarrier, RpcRoute};
+#[cfg(feature = "tor")]
+use nullgate_net::tor::TorTransport;
 use nullgate_net::{
     HttpRequest, HttpResponse, IsolationId, NetError, Transport,
     direct::DirectTransport,
@@ -67,11 +75,25 @@ pub(crate) enum TransportFile {
         /// Where the gateway serves paid calls (`https://…`, or `http://….onion`).
         gateway_url: String,
     },
+    /// Embedded Tor (arti), in builds with the `tor` feature: one circuit per call, the
+    /// chain reads on one of their own.
+    Tor {
+        /// Where the gateway serves paid calls (`https://…`, or `http://….onion`).
+        gateway_url: String,
+        /// Where Tor keeps its state (guards) and directory cache. Default `tor`, relative to
+        /// the working directory.
+        #[serde(default = "default_tor_dir")]
+        dir: PathBuf,
+    },
     /// Straight to the gateway: it sees this machine's address.
     Direct {
         /// Where the gateway serves paid calls.
         gateway_url: String,
     },
+}
+
+fn default_tor_dir() -> PathBuf {
+    "tor".into()
 }
 
 /// What the proxy prints when its transport is direct, before anything else.
@@ -89,6 +111,73 @@ impl TransportFile {
         }
     }
 
+    /// Refuses, before anything leaves this machine, a kind this build cannot serve.
+    pub(crate) fn check_available(&self) -> anyhow::Result<()> {
+        #[cfg(not(feature = "tor"))]
+        if let Self::Tor { .. } = self {
+            bail!(NO_TOR);
+        }
+        Ok(())
+    }
+
+    /// The transport that carries the chain reads too, built first (before any chain read):
+    /// the mixnet (the gateway's key taken later, once the vault's pin is read through it)
+    /// and embedded Tor. `None` for the others.
+    pub(crate) async fn chain_carrier(&self) -> anyhow::Result<Option<ChainCarrier>> {
+        Ok(match self {
+            Self::Mixnet { .. } => Some(ChainCarrier::Mixnet(Arc::new(
+                self.mixnet(GatewayKeys::Later).await?,
+            ))),
+            #[cfg(feature = "tor")]
+            Self::Tor { dir, .. } => Some(ChainCarrier::Tor(
+                Arc::new(embedded_tor(dir).await?),
+                IsolationId::fresh(),
+            )),
+            _ => None,
+        })
+    }
+
+    /// The transport over a [`ChainCarrier`] built by [`Self::chain_carrier`]; the mixnet
+    /// first takes the gateway's key, checked against `pinned_hash`.
+    pub(crate) async fn over_carrier(
+        &self,
+        carrier: ChainCarrier,
+        pinned_hash: &[u8; 32],
+    ) -> anyhow::Result<ChosenTransport> {
+        Ok(match carrier {
+            ChainCarrier::Mixnet(client) => {
+                client
+                    .follow_gateway_keys(pinned_hash)
+                    .await
+                    .context("fetching the gateway's OHTTP key through the mixnet")?;
+                ChosenTransport::Mixnet(client)
+            }
+            #[cfg(feature = "tor")]
+            ChainCarrier::Tor(transport, _) => {
+                let Self::Tor { gateway_url, .. } = self else {
+                    bail!("embedded Tor carries the chain reads of kind = \"tor\" only");
+                };
+                ChosenTransport::Tor {
+                    transport,
+                    gateway: GatewayUrl::parse(gateway_url)?,
+                }
+            }
+        })
+    }
+
+    /// The mixnet client of a `kind = "mixnet"` table, its gateway key taken as `keys` says.
+    pub(crate) async fn mixnet(&self, keys: GatewayKeys<'_>) -> anyhow::Result<MixnetClient> {
+        let Self::Mixnet {
+            authority,
+            authority_key,
+            gateway_url,
+        } = self
+        else {
+            bail!("[transport] is not the mixnet");
+        };
+        mixnet_client(authority, authority_key, gateway_url, keys).await
+    }
+
     /// Builds the transport; sealed kinds fetch the gateway's key through it and check it
     /// against `pinned_hash` (the vault's `ohttpKeysHash`).
     pub(crate) async fn connect(&self, pinned_hash: &[u8; 32]) -> anyhow::Result<ChosenTransport> {
@@ -101,17 +190,23 @@ impl TransportFile {
                 .await
                 .context("fetching the gateway's OHTTP key through the relay")?,
             ),
-            Self::Mixnet {
-                authority,
-                authority_key,
-                gateway_url,
-            } => ChosenTransport::Mixnet(Box::new(
-                mixnet_client(authority, authority_key, gateway_url, pinned_hash).await?,
+            Self::Mixnet { .. } => ChosenTransport::Mixnet(Arc::new(
+                self.mixnet(GatewayKeys::Fetch {
+                    pinned_hash: *pinned_hash,
+                })
+                .await?,
             )),
             Self::Socks5 { socks, gateway_url } => ChosenTransport::Socks5 {
                 transport: Socks5Transport::new(*socks),
                 gateway: GatewayUrl::parse(gateway_url)?,
             },
+            #[cfg(feature = "tor")]
+            Self::Tor { gateway_url, dir } => ChosenTransport::Tor {
+                gateway: GatewayUrl::parse(gateway_url)?,
+                transport: Arc::new(embedded_tor(dir).await?),
+            },
+            #[cfg(not(feature = "tor"))]
+            Self::Tor { .. } => bail!(NO_TOR),
             Self::Direct { gateway_url } => {
                 eprintln!("{DIRECT_WARNING}");
                 ChosenTransport::Direct {
@@ -128,7 +223,7 @@ pub(crate) async fn mixnet_client(
     authority: &str,
     authority_key: &str,
     gateway_url: &str,
-    pinned_hash: &[u8; 32],
+    keys: GatewayKeys<'_>,
 ) -> anyhow::Result<MixnetClient> {
     let authority_key = <[u8; 32]>::from_hex(authority_key.trim_start_matches("0x"))
         .ok()
@@ -142,14 +237,135 @@ pub(crate) async fn mixnet_client(
         directory,
         LinkKeypair::generate()?,
         gateway_url,
-        GatewayKeys::Fetch {
-            pinned_hash: *pinned_hash,
-        },
+        keys,
     )
     .await?;
     client.follow_authority(authority, authority_key);
     Ok(client)
 }
+
+/// A transport that carries the proxy's own chain reads as well as its calls.
+#[derive(Clone)]
+pub(crate) enum ChainCarrier {
+    /// The mixnet: each read through an exit that allowlists the node's URL
+    /// (`nullgate mixnet init --allow-rpc URL`).
+    Mixnet(Arc<MixnetClient>),
+    /// Embedded Tor: every read on one circuit of its own, which no call uses.
+    #[cfg(feature = "tor")]
+    Tor(Arc<TorTransport>, IsolationId),
+}
+
+impl ChainCarrier {
+    /// What it is, for messages.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Mixnet(_) => "the mixnet",
+            #[cfg(feature = "tor")]
+            Self::Tor(..) => "embedded Tor",
+        }
+    }
+}
+
+/// A JSON-RPC endpoint's URL, and the parts a request to it names (a mixnet exit checks that
+/// they make the URL it allowlists).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RpcEndpoint {
+    url: String,
+    scheme: String,
+    authority: String,
+    path: String,
+}
+
+impl RpcEndpoint {
+    fn parse(url: &str) -> anyhow::Result<Self> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .filter(|(scheme, _)| *scheme == "http" || *scheme == "https")
+            .with_context(|| format!("rpc_url {url:?}: expected http://… or https://…"))?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() {
+            bail!("rpc_url {url:?} has no host");
+        }
+        Ok(Self {
+            url: url.to_owned(),
+            scheme: scheme.to_owned(),
+            authority: authority.to_owned(),
+            path: if path.is_empty() { "/" } else { path }.to_owned(),
+        })
+    }
+
+    /// A POST of the JSON-RPC `body` to this endpoint.
+    fn request(&self, body: Vec<u8>) -> HttpRequest {
+        let mut request = HttpRequest::new(Method::POST, &self.scheme, &self.authority, &self.path);
+        request.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        request.body = body.into();
+        request
+    }
+}
+
+/// The proxy's chain reads of one node through a [`ChainCarrier`]: each a JSON-RPC POST to
+/// its URL.
+pub(crate) struct ChainRpc {
+    carrier: ChainCarrier,
+    endpoint: RpcEndpoint,
+}
+
+impl ChainRpc {
+    /// Chain reads of `url` through `carrier`.
+    pub(crate) fn new(carrier: ChainCarrier, url: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            carrier,
+            endpoint: RpcEndpoint::parse(url)?,
+        })
+    }
+}
+
+impl RpcCarrier for ChainRpc {
+    fn post(&self, body: Vec<u8>) -> Carried {
+        let carrier = self.carrier.clone();
+        let url = self.endpoint.url.clone();
+        let request = self.endpoint.request(body);
+        Box::pin(async move {
+            let through = carrier.name();
+            let answer = match carrier {
+                ChainCarrier::Mixnet(client) => {
+                    client.rpc(&url).send(request, IsolationId::fresh()).await
+                }
+                #[cfg(feature = "tor")]
+                ChainCarrier::Tor(tor, isolation) => tor.send(request, isolation).await,
+            };
+            let response = answer.map_err(|e| format!("chain read through {through}: {e}"))?;
+            if !response.status.is_success() {
+                return Err(format!(
+                    "the node answered {} through {through}",
+                    response.status
+                ));
+            }
+            Ok(response.body.to_vec())
+        })
+    }
+}
+
+/// Embedded Tor for `kind = "tor"`, its state and cache under `dir`.
+#[cfg(feature = "tor")]
+pub(crate) async fn embedded_tor(dir: &std::path::Path) -> anyhow::Result<TorTransport> {
+    eprintln!(
+        "bootstrapping embedded Tor (state in {}; the first start takes a while)",
+        dir.display()
+    );
+    TorTransport::bootstrap_in(&dir.join("state"), &dir.join("cache"))
+        .await
+        .context("bootstrapping embedded Tor")
+}
+
+/// Why `kind = "tor"` is refused by a build without the `tor` feature.
+#[cfg(not(feature = "tor"))]
+const NO_TOR: &str = "[transport] kind = \"tor\" needs a nullgate built with embedded Tor \
+(`cargo install --path crates/cli --features tor`); or run a Tor daemon and use kind = \"socks5\" \
+with socks = \"127.0.0.1:9050\"";
 
 /// Where a stream transport delivers calls: the scheme and `host:port` of `gateway_url`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,12 +412,20 @@ impl GatewayUrl {
 pub(crate) enum ChosenTransport {
     /// Sealed through a relay.
     Ohttp(OhttpTransport),
-    /// Sealed through the mixnet.
-    Mixnet(Box<MixnetClient>),
+    /// Sealed through the mixnet (shared with the chain reads it may carry).
+    Mixnet(Arc<MixnetClient>),
     /// Through a SOCKS5 proxy to the gateway's URL.
     Socks5 {
         /// The tunnels.
         transport: Socks5Transport,
+        /// Where the calls go.
+        gateway: GatewayUrl,
+    },
+    /// Over embedded Tor to the gateway's URL.
+    #[cfg(feature = "tor")]
+    Tor {
+        /// The Tor client (shared with the chain reads, which use a circuit of their own).
+        transport: Arc<TorTransport>,
         /// Where the calls go.
         gateway: GatewayUrl,
     },
@@ -219,6 +443,8 @@ impl ChosenTransport {
             Self::Ohttp(_) => "ohttp",
             Self::Mixnet(_) => "mixnet",
             Self::Socks5 { .. } => "socks5",
+            #[cfg(feature = "tor")]
+            Self::Tor { .. } => "tor",
             Self::Direct { .. } => "direct",
         }
     }
@@ -236,6 +462,10 @@ impl Transport for ChosenTransport {
             Self::Socks5 { transport, gateway } => {
                 transport.send(gateway.address(request), isolation).await
             }
+            #[cfg(feature = "tor")]
+            Self::Tor { transport, gateway } => {
+                transport.send(gateway.address(request), isolation).await
+            }
             Self::Direct { gateway } => {
                 DirectTransport
                     .send(gateway.address(request), isolation)
@@ -250,6 +480,8 @@ impl Transport for ChosenTransport {
             Self::Mixnet(transport) => transport.follow_gateway_keys(pinned_hash).await,
             // TLS straight to the gateway: no OHTTP key.
             Self::Socks5 { .. } | Self::Direct { .. } => Ok(false),
+            #[cfg(feature = "tor")]
+            Self::Tor { .. } => Ok(false),
         }
     }
 }
@@ -308,6 +540,53 @@ mod tests {
     }
 
     #[test]
+    fn rpc_urls_split_into_the_parts_a_request_names() {
+        let plain = RpcEndpoint::parse("http://127.0.0.1:8545").unwrap();
+        assert_eq!(
+            (
+                plain.scheme.as_str(),
+                plain.authority.as_str(),
+                plain.path.as_str()
+            ),
+            ("http", "127.0.0.1:8545", "/")
+        );
+        let request = plain.request(b"{}".to_vec());
+        assert_eq!(
+            format!("{}://{}{}", request.scheme, request.authority, request.path),
+            "http://127.0.0.1:8545/"
+        );
+        assert_eq!(request.headers["content-type"], "application/json");
+        let keyed = RpcEndpoint::parse("https://node.example/v3/KEY").unwrap();
+        assert_eq!(keyed.authority, "node.example");
+        assert_eq!(keyed.path, "/v3/KEY");
+        for bad in ["node.example:8545", "ftp://node.example", "http:///path"] {
+            assert!(RpcEndpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tor_parses_and_a_build_without_it_says_how_to_get_it() {
+        let tor = parse("[transport]\nkind = \"tor\"\ngateway_url = \"http://abc.onion\"").unwrap();
+        assert_eq!(
+            tor,
+            TransportFile::Tor {
+                gateway_url: "http://abc.onion".into(),
+                dir: "tor".into()
+            }
+        );
+        #[cfg(not(feature = "tor"))]
+        {
+            let error = tor.check_available().unwrap_err().to_string();
+            assert!(
+                error.contains("--features tor") && error.contains("socks5"),
+                "{error}"
+            );
+        }
+        #[cfg(feature = "tor")]
+        tor.check_available().unwrap();
+    }
+
+    #[test]
     fn gateway_urls_are_origins_only() {
         assert_eq!(
             GatewayUrl::parse("https://gateway.example").unwrap(),
@@ -332,7 +611,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_mixnet_authority_key_is_refused_before_any_connection() {
-        let Err(error) = mixnet_client("http://127.0.0.1:9", "zz", "http://g", &[0; 32]).await
+        let Err(error) =
+            mixnet_client("http://127.0.0.1:9", "zz", "http://g", GatewayKeys::Later).await
         else {
             panic!("a bad key was taken");
         };

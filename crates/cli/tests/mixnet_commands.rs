@@ -19,21 +19,7 @@ use nullgate_net::{
 };
 
 mod common;
-use common::{Children, nullgate};
-
-/// A base port with the next three ports free too (checked by binding them).
-fn free_ports(count: u16) -> u16 {
-    for _ in 0..50 {
-        let base: u16 = 20_000 + rand::random::<u16>() % 30_000;
-        let held: Vec<_> = (0..count)
-            .filter_map(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).ok())
-            .collect();
-        if held.len() == usize::from(count) {
-            return base;
-        }
-    }
-    panic!("no free ports");
-}
+use common::{Children, free_ports, nullgate};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_crosses_a_mixnet_of_separate_processes() {

@@ -2,7 +2,11 @@
 //! (anvil): the operator runs `setup`, `vault deploy` (pinning the price list and the OHTTP
 //! key), `gateway` and `relay`; the user runs `wallet new`, `wallet deposit` and `proxy`, once
 //! over the OHTTP relay and once over SOCKS5 (a SOCKS5 server started by the test stands in
-//! for Tor), and pays for a chat completion through each.
+//! for Tor), and pays for a chat completion through each (over OHTTP an Anthropic message and
+//! an Ollama chat too), then restores the wallet from its secrets and from a copy of its
+//! backup. A second operator sells its node's JSON-RPC methods: a JSON-RPC client reads the
+//! chain through the proxy over OHTTP, then over a mixnet of separate processes, which also
+//! carries the proxy's own chain reads.
 
 mod common;
 #[path = "../../net/tests/common/socks_server.rs"]
@@ -15,12 +19,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Children, anvil_path, json_of, nullgate};
-use nullgate_chain::CHAIN_SOCKS_USER;
+use common::{Children, anvil_path, free_ports, json_of, nullgate};
+use nullgate_chain::{CHAIN_SOCKS_USER, Finality, Ledger, RpcLedger, RpcRoute};
+use nullgate_net::mixnet::authority::AuthoritySettings;
+use nullgate_protocol::price::{MethodPrices, PriceList, Pricing, Route};
 use socks_server::{Tunnels, socks_server};
 
 /// anvil's dev account 0 (the public test mnemonic): the operator, who also slashes.
 const OPERATOR_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// The path the JSON-RPC test's price list sells the node's methods under.
+const RPC_PATH: &str = "/";
 /// The gateway's OHTTP key seed (hex, 32 bytes): the operator's secret.
 const OHTTP_SEED: &str = "4f48545450207365656420666f7220746865206f70657261746f722074657374";
 
@@ -114,6 +122,57 @@ async fn pay_for_a_chat(proxy: &str, log: &Path) -> u64 {
     }
 }
 
+/// Once the proxy pays (see [`pay_for_a_chat`]): an Anthropic message (not streamed) and an
+/// Ollama chat (streamed as NDJSON, Ollama's default) through it, each answered and charged.
+async fn pay_through_anthropic_and_ollama(proxy: &str) {
+    let client = reqwest::Client::new();
+    let question = [serde_json::json!({"role": "user", "content": "Name a river."})];
+    let response = client
+        .post(format!("{proxy}/v1/messages"))
+        .header("anthropic-version", "2023-06-01")
+        .json(&serde_json::json!({
+            "model": nullgate_example_llm::DEFAULT_MODEL,
+            "max_tokens": 32,
+            "messages": question,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let charged = response.headers().get("x-nullgate-charged").cloned();
+    let message: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(message["type"], "message", "{message}");
+    assert!(!message["content"][0]["text"].as_str().unwrap().is_empty());
+    assert!(charged.unwrap().to_str().unwrap().parse::<u64>().unwrap() > 0);
+
+    let response = client
+        .post(format!("{proxy}/api/chat"))
+        .json(&serde_json::json!({
+            "model": nullgate_example_llm::DEFAULT_MODEL,
+            "messages": question,
+            "options": {"num_predict": 32},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(lines.len() >= 2, "{text}");
+    assert_eq!(lines.last().unwrap()["done"], true, "{text}");
+    assert!(
+        lines.iter().any(|l| !l["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()),
+        "{text}"
+    );
+}
+
 /// Writes `proxy.toml` for `transport` and starts `nullgate proxy` on a free port, its log in
 /// `log`; returns the proxy's base URL.
 fn start_proxy(
@@ -144,18 +203,28 @@ fn start_proxy(
     format!("http://127.0.0.1:{listen}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(
-    not(nullgate_anvil),
-    ignore = "needs anvil: run `npm ci` in contracts/ or set NULLGATE_ANVIL (.ci/run does)"
-)]
-async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
-    let dir = std::env::temp_dir().join(format!("nullgate-operator-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut children = Children(Vec::new());
+/// What the operator runs, on a chain of its own.
+struct Operator {
+    /// The node's JSON-RPC URL.
+    rpc: String,
+    anvil_port: u16,
+    /// The vault's address.
+    vault: String,
+    /// The gateway's authority (`127.0.0.1:port`).
+    gateway: String,
+    gateway_port: u16,
+    relay_port: u16,
+}
 
-    // The chain: a block a second, `finalized` two below the head.
+/// Starts anvil (a block a second, `finalized` two below the head), then the operator's
+/// part: `setup --dev`, a vault pinning `prices` and the OHTTP key, `nullgate gateway` in
+/// front of `upstream` (the node itself when `None`) and `nullgate relay` before it.
+fn operate(
+    children: &mut Children,
+    dir: &Path,
+    prices: &PriceList,
+    upstream: Option<&str>,
+) -> Operator {
     let anvil_port = free_port();
     let rpc = format!("http://127.0.0.1:{anvil_port}");
     let mut anvil = Command::new(anvil_path().expect("anvil was found at build time but not now"));
@@ -165,18 +234,17 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
         "--block-time",
         "1",
     ]);
-    start(&mut children, anvil, &dir.join("anvil.log"), "");
+    start(children, anvil, &dir.join("anvil.log"), "");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", anvil_port)).is_err() {
         assert!(Instant::now() < deadline, "anvil does not listen");
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // The operator: keys, the price list, the vault pinning both and the OHTTP key.
+    // Keys, the price list, the vault pinning both and the OHTTP key.
     run(nullgate()
         .args(["setup", "--dev", "--quiet", "--out"])
         .arg(dir.join("keys")));
-    let prices = nullgate_gateway::dev::demo_price_list();
     std::fs::write(dir.join("price-list.txt"), prices.to_bytes()).unwrap();
     let deployed = json_of(
         nullgate()
@@ -201,10 +269,6 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
     );
     let vault = deployed["address"].as_str().unwrap().to_string();
 
-    // The paid API, and the gateway in front of it.
-    let example = nullgate_example_llm::start(Default::default())
-        .await
-        .unwrap();
     let gateway_port = free_port();
     let gateway = format!("127.0.0.1:{gateway_port}");
     std::fs::write(
@@ -212,7 +276,7 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
         format!(
             "listen = \"{gateway}\"\nupstream = \"{}\"\nrpc_url = \"{rpc}\"\nvault = \"{vault}\"\n\
              [limits]\npoll_ms = 200\n",
-            example.base_url()
+            upstream.unwrap_or(&rpc)
         ),
     )
     .unwrap();
@@ -226,7 +290,7 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
         .arg("--config")
         .arg(dir.join("gateway.toml"));
     start(
-        &mut children,
+        children,
         command,
         &dir.join("gateway.log"),
         "nullgate gateway on",
@@ -236,33 +300,64 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
     command
         .args(["relay", "--listen", &format!("127.0.0.1:{relay_port}")])
         .args(["--gateway", &format!("http://{gateway}/ohttp")]);
-    start(
-        &mut children,
-        command,
-        &dir.join("relay.log"),
-        "OHTTP relay on",
-    );
+    start(children, command, &dir.join("relay.log"), "OHTTP relay on");
+    Operator {
+        rpc,
+        anvil_port,
+        vault,
+        gateway,
+        gateway_port,
+        relay_port,
+    }
+}
 
-    // The user: a wallet with two notes.
+/// The user's part: `wallet new` (unencrypted) and `wallet deposit` of `amount` in `notes`
+/// notes from anvil's dev account 1, usable at once (the test is its own anonymity set).
+fn new_wallet(dir: &Path, rpc: &str, vault: &str, amount: u64, notes: u32) {
     let wallet = |verb: &str| {
         let mut command = nullgate();
         command
-            .args(["wallet", verb, "--rpc-url", &rpc, "--dev-account", "1"])
+            .args(["wallet", verb, "--rpc-url", rpc, "--dev-account", "1"])
             .arg("--wallet")
             .arg(dir.join("wallet"));
         command
     };
-    run(wallet("new").args(["--vault", &vault, "--unencrypted"]));
-    let amount = (2 * prices.max_class()).to_string();
-    // Used at once: the test is its own anonymity set.
-    run(wallet("deposit").args([
-        "--amount",
-        &amount,
-        "--notes",
-        "2",
-        "--first-use-delay",
-        "0",
-    ]));
+    run(wallet("new").args(["--vault", vault, "--unencrypted"]));
+    run(wallet("deposit")
+        .args(["--amount", &amount.to_string()])
+        .args(["--notes", &notes.to_string(), "--first-use-delay", "0"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(nullgate_anvil),
+    ignore = "needs anvil: run `npm ci` in contracts/ or set NULLGATE_ANVIL (.ci/run does)"
+)]
+async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
+    let dir = std::env::temp_dir().join(format!("nullgate-operator-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut children = Children(Vec::new());
+    let prices = nullgate_gateway::dev::demo_price_list();
+    // The paid API, and the operator's gateway in front of it.
+    let example = nullgate_example_llm::start(Default::default())
+        .await
+        .unwrap();
+    let Operator {
+        rpc,
+        anvil_port,
+        vault,
+        gateway,
+        gateway_port,
+        relay_port,
+    } = operate(
+        &mut children,
+        &dir,
+        &prices,
+        Some(example.base_url().as_str()),
+    );
+    // The user: a wallet with two notes.
+    new_wallet(&dir, &rpc, &vault, 2 * prices.max_class(), 2);
 
     // Over the OHTTP relay.
     let chain = (rpc.as_str(), vault.as_str(), gateway.as_str());
@@ -277,10 +372,19 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
     assert!(pay_for_a_chat(&proxy, &log).await > 0);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("calls leave through ohttp"), "{text}");
+    pay_through_anthropic_and_ollama(&proxy).await;
     // The proxy holds the wallet's lock: stop it before the next one opens the wallet.
+    // Three paid calls: their states written (after the answers) before the proxy stops.
+    wait_until_settled(&dir.join("wallet"), 3).await;
     let mut first = children.0.pop().unwrap();
     first.kill().unwrap();
     first.wait().unwrap();
+    // A copy of the wallet's backup as it is now, for `restore --backup` below.
+    std::fs::copy(
+        dir.join("wallet/wallet.json.bak"),
+        dir.join("wallet-copy.json"),
+    )
+    .unwrap();
 
     // Over SOCKS5: calls and chain reads both through the proxy, each on its own username.
     let tunnels: Tunnels = Arc::new(Mutex::new(Vec::new()));
@@ -318,6 +422,356 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
         "nothing else: {seen:?}"
     );
 
+    wait_until_settled(&dir.join("wallet"), 4).await;
+    let mut second = children.0.pop().unwrap();
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    // Restoring over the relay: from the secrets alone, each note's receipts walked from its
+    // deposit; and from the copy, each walked from the state the copy holds.
+    let states = |wallet: &str| -> Vec<(u64, u64)> {
+        let status = json_of(
+            nullgate()
+                .args(["wallet", "status", "--json", "--rpc-url", &rpc])
+                .arg("--wallet")
+                .arg(dir.join(wallet)),
+        );
+        status["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["balance"].as_u64().unwrap(), n["index"].as_u64().unwrap()))
+            .collect()
+    };
+    let spent = states("wallet");
+    assert!(
+        spent.iter().map(|(_, index)| index).sum::<u64>() >= 2,
+        "{spent:?}"
+    );
+    let secrets = run(nullgate()
+        .args(["wallet", "secrets", "--wallet"])
+        .arg(dir.join("wallet")));
+    std::fs::write(dir.join("secrets.txt"), secrets).unwrap();
+    let copy: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("wallet-copy.json")).unwrap()).unwrap();
+    let copied_indices: Vec<u64> = copy["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["state"]["index"].as_u64().unwrap())
+        .collect();
+    let restore = |into: &str, from: (&str, &str)| {
+        run(nullgate()
+            .args(["wallet", "restore", "--rpc-url", &rpc, "--vault", &vault])
+            .args(["--relay", &format!("http://127.0.0.1:{relay_port}/")])
+            .args(["--gateway", &gateway, "--max-pause", "0s", "--unencrypted"])
+            .args([from.0, from.1])
+            .arg("--wallet")
+            .arg(dir.join(into)));
+    };
+    // One look-up per receipt and one that finds the next index unknown, per note.
+    let before = receipt_lookups(&gateway).await;
+    restore(
+        "from-secrets",
+        ("--secrets", &dir.join("secrets.txt").to_string_lossy()),
+    );
+    let lookups = receipt_lookups(&gateway).await - before;
+    assert_eq!(states("from-secrets"), spent);
+    let walked: u64 = spent.iter().map(|(_, index)| index + 1).sum();
+    assert_eq!(lookups, walked);
+    let before = receipt_lookups(&gateway).await;
+    restore(
+        "from-copy",
+        ("--backup", &dir.join("wallet-copy.json").to_string_lossy()),
+    );
+    let lookups = receipt_lookups(&gateway).await - before;
+    assert_eq!(states("from-copy"), spent);
+    assert!(copied_indices.iter().sum::<u64>() >= 1, "{copy}");
+    assert_eq!(lookups, walked - copied_indices.iter().sum::<u64>());
+
     drop(children);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(nullgate_anvil),
+    ignore = "needs anvil: run `npm ci` in contracts/ or set NULLGATE_ANVIL (.ci/run does)"
+)]
+async fn a_json_rpc_client_reads_a_real_node_through_the_proxy_and_pays_per_method() {
+    let dir = std::env::temp_dir().join(format!("nullgate-rpc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut children = Children(Vec::new());
+    // An operator selling reads of its Ethereum node, priced per method.
+    let methods = [
+        ("eth_blockNumber", 20),
+        ("eth_chainId", 10),
+        ("eth_getBlockByNumber", 40),
+    ];
+    let prices = PriceList::new(
+        vec![100, 1_000],
+        5,
+        vec!["content-type".into()],
+        vec![Route {
+            method: "POST".into(),
+            path: RPC_PATH.into(),
+            pricing: Pricing::JsonRpc(
+                MethodPrices::new(methods.iter().map(|(m, p)| (m.to_string(), *p)).collect())
+                    .unwrap(),
+            ),
+        }],
+    )
+    .unwrap();
+    let operator = operate(&mut children, &dir, &prices, None);
+    new_wallet(
+        &dir,
+        &operator.rpc,
+        &operator.vault,
+        2 * prices.max_class(),
+        1,
+    );
+    // Given no key, the wallet reads the node but refuses to deposit, changing nothing.
+    let wallet_file = || std::fs::read(dir.join("wallet/wallet.json")).unwrap();
+    let before = wallet_file();
+    let out = nullgate()
+        .env_remove("NULLGATE_PRIVATE_KEY")
+        .args(["wallet", "deposit", "--rpc-url", &operator.rpc])
+        .args(["--amount", "1000", "--notes", "1", "--wallet"])
+        .arg(dir.join("wallet"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("NULLGATE_PRIVATE_KEY"),
+        "{stderr}"
+    );
+    assert_eq!(wallet_file(), before);
+    let status = json_of(
+        nullgate()
+            .env_remove("NULLGATE_PRIVATE_KEY")
+            .args(["wallet", "status", "--json", "--rpc-url", &operator.rpc])
+            .arg("--wallet")
+            .arg(dir.join("wallet")),
+    );
+    assert_eq!(status["notes"].as_array().unwrap().len(), 1, "{status}");
+    let log = dir.join("proxy.log");
+    let proxy = start_proxy(
+        &mut children,
+        &dir,
+        (&operator.rpc, &operator.vault, &operator.gateway),
+        &format!(
+            "kind = \"ohttp\"\nrelay = \"http://127.0.0.1:{}/\"",
+            operator.relay_port
+        ),
+        &log,
+    );
+    let endpoint = format!("{proxy}{RPC_PATH}");
+
+    // A batch, its ids chosen by the caller: the node's answers come back under them, and the
+    // charge is the sum of the methods' prices.
+    let block = pay_for_a_batch(&endpoint, &log).await;
+    assert!(block > 0);
+
+    // A real JSON-RPC client (alloy, under nullgate's own read-only ledger) pointed at the
+    // proxy as at any node: its answers are the node's.
+    let through_proxy =
+        RpcLedger::read_only(&endpoint, Finality::FinalizedTag, RpcRoute::Direct).unwrap();
+    let direct =
+        RpcLedger::read_only(&operator.rpc, Finality::FinalizedTag, RpcRoute::Direct).unwrap();
+    assert_eq!(
+        through_proxy.chain_id().await.unwrap(),
+        direct.chain_id().await.unwrap()
+    );
+    let finalized = through_proxy.finalized().await.unwrap();
+    assert!(finalized.number <= direct.latest().await.unwrap().number);
+
+    // A method the price list does not price is refused by the proxy and costs nothing.
+    let unpriced = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_accounts"});
+    let response = reqwest::Client::new()
+        .post(&endpoint)
+        .json(&unpriced)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("x-nullgate-charged").is_none());
+    let mut ohttp = children.0.pop().unwrap();
+    ohttp.kill().unwrap();
+    ohttp.wait().unwrap();
+
+    // Over the mixnet (separate processes: the authority and one node per layer), the calls
+    // and the proxy's own chain reads alike: the exit counts both.
+    let base = free_ports(4);
+    let mixnet = dir.join("mixnet");
+    run(nullgate()
+        .args(["mixnet", "init", "--base-port", &base.to_string()])
+        .args(["--allow", &format!("http://{}", operator.gateway)])
+        .args(["--allow-rpc", &operator.rpc, "--delay-cap-ms", "50"])
+        .arg("--dir")
+        .arg(&mixnet));
+    let mut command = nullgate();
+    command
+        .arg("directory")
+        .arg("--config")
+        .arg(mixnet.join("directory.json"));
+    start(&mut children, command, &dir.join("directory.log"), "");
+    let exit_metrics = free_port();
+    for layer in 0..3 {
+        let mut command = nullgate();
+        command
+            .arg("mixnode")
+            .arg("--config")
+            .arg(mixnet.join(format!("node-{layer}-0.json")));
+        if layer == 2 {
+            command.args(["--metrics", &format!("127.0.0.1:{exit_metrics}")]);
+        }
+        // Each node waits for the others to appear in the directory: all start at once.
+        start(
+            &mut children,
+            command,
+            &dir.join(format!("mixnode-{layer}.log")),
+            "",
+        );
+    }
+    for layer in 0..3 {
+        let log = dir.join(format!("mixnode-{layer}.log"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("mix node of layer")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "mix node {layer} did not join:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let settings: AuthoritySettings =
+        serde_json::from_slice(&std::fs::read(mixnet.join("directory.json")).unwrap()).unwrap();
+    let log = dir.join("proxy-mixnet.log");
+    let proxy = start_proxy(
+        &mut children,
+        &dir,
+        (&operator.rpc, &operator.vault, &operator.gateway),
+        &format!(
+            "kind = \"mixnet\"\nauthority = \"http://{}\"\nauthority_key = \"{}\"\n\
+             gateway_url = \"http://{}\"",
+            settings.listen,
+            hex::encode(settings.verifying_key().as_bytes()),
+            operator.gateway
+        ),
+        &log,
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("chain reads go through the mixnet"), "{text}");
+    assert!(pay_for_a_batch(&format!("{proxy}{RPC_PATH}"), &log).await >= block);
+    let counted = reqwest::get(format!("http://127.0.0.1:{exit_metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |name: &str| -> u64 {
+        counted
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("nullgate_exit_{name}_total ")))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {counted}"))
+    };
+    assert!(
+        count("rpc_calls") >= 3,
+        "the proxy's chain reads: {counted}"
+    );
+    assert!(count("key_fetches") >= 1, "{counted}");
+    assert!(count("gateway_calls") >= 1, "the paid batch: {counted}");
+
+    drop(children);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends a batch (`eth_chainId`, `eth_blockNumber`, ids the caller's own) to the proxy's
+/// JSON-RPC route until it answers 200 (the deposit becomes final a few blocks after it is
+/// mined); checks the answers and the charge (10 + 20) and returns the block number.
+async fn pay_for_a_batch(endpoint: &str, log: &Path) -> u64 {
+    let batch = serde_json::json!([
+        {"jsonrpc": "2.0", "id": 7, "method": "eth_chainId", "params": []},
+        {"jsonrpc": "2.0", "id": "latest-block", "method": "eth_blockNumber", "params": []},
+    ]);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (charged, answers) = loop {
+        let response = client.post(endpoint).json(&batch).send().await.unwrap();
+        let status = response.status();
+        let charged = response.headers().get("x-nullgate-charged").cloned();
+        let body = response.text().await.unwrap();
+        if status == 200 {
+            break (
+                charged,
+                serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the proxy still answers {status}: {body}\nproxy log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(charged.unwrap(), "30");
+    let answers = answers.as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    let by_id = |id: serde_json::Value| {
+        answers
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("no answer with id {id} in {answers:?}"))["result"]
+            .clone()
+    };
+    assert_eq!(by_id(7.into()), "0x7a69", "anvil's chain id, 31337");
+    let block = by_id("latest-block".into());
+    u64::from_str_radix(block.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+}
+
+/// Waits until the unencrypted wallet in `dir` holds `calls` receipted states in all (the
+/// proxy writes a state just after it answers).
+async fn wait_until_settled(dir: &Path, calls: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let settled = std::fs::read(dir.join("wallet.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .map(|wallet| {
+                wallet["notes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|n| n["state"]["index"].as_u64())
+                    .sum::<u64>()
+            });
+        if settled == Some(calls) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the wallet holds {settled:?} receipted states, not {calls}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The gateway's count of receipt look-ups so far (its `/metrics`).
+async fn receipt_lookups(gateway: &str) -> u64 {
+    let text = reqwest::get(format!("http://{gateway}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("nullgate_gateway_receipt_lookups_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no receipt look-up count in {text}"))
 }

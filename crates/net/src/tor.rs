@@ -11,9 +11,12 @@
 // call with the same id take a new circuit, never share one it must not.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use arti_client::{IsolationToken, StreamPrefs, TorClient, TorClientConfig};
+use arti_client::{
+    IsolationToken, StreamPrefs, TorClient, TorClientConfig, config::TorClientConfigBuilder,
+};
 use tor_rtcompat::PreferredRuntime;
 
 use crate::{
@@ -44,6 +47,15 @@ impl TorTransport {
             client,
             tokens: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// [`TorTransport::bootstrap`] with arti's defaults, keeping Tor's state (its guards) in
+    /// `state_dir` and its directory cache in `cache_dir`, so that a restart reuses both.
+    pub async fn bootstrap_in(state_dir: &Path, cache_dir: &Path) -> Result<Self, NetError> {
+        let config = TorClientConfigBuilder::from_directories(state_dir, cache_dir)
+            .build()
+            .map_err(|e| NetError::BadMessage(format!("Tor configuration: {e}")))?;
+        Self::bootstrap(config).await
     }
 
     fn token(&self, isolation: IsolationId) -> IsolationToken {

@@ -255,6 +255,31 @@ async fn the_gateway_key_is_fetched_through_the_mixnet_and_must_match_its_pin() 
 
         let mut other = hash;
         other[0] ^= 1;
+        // Keys taken later, once the pin is read (through the mixnet too): no call leaves
+        // before, and a body that does not hash to the pin is refused.
+        let later = MixnetClient::connect(
+            config,
+            directory.clone(),
+            setup.net.client_key(0).unwrap(),
+            &setup.gateway,
+            GatewayKeys::Later,
+        )
+        .await
+        .unwrap();
+        let error = later
+            .send(echo(b"too early".to_vec()), IsolationId::fresh())
+            .await;
+        assert!(
+            matches!(&error, Err(NetError::BadMessage(m)) if m.contains("pin")),
+            "{error:?}"
+        );
+        let error = later.follow_gateway_keys(&other).await.unwrap_err();
+        assert!(matches!(error, NetError::KeyConfigMismatch), "{error}");
+        assert!(later.follow_gateway_keys(&rotated).await.unwrap());
+        assert!(!later.follow_gateway_keys(&rotated).await.unwrap());
+        assert_echoed(&later, b"sealed to a key taken later").await;
+        drop(later);
+
         let error = connect(setup.gateway.clone(), other).await.err().unwrap();
         assert!(matches!(error, NetError::KeyConfigMismatch), "{error}");
 
@@ -274,8 +299,8 @@ async fn the_gateway_key_is_fetched_through_the_mixnet_and_must_match_its_pin() 
             .collect();
         assert_eq!(
             outcomes.iter().filter(|o| *o == "forwarded").count(),
-            5,
-            "three key fetches and two calls: {outcomes:?}"
+            8,
+            "five key fetches and three calls: {outcomes:?}"
         );
         assert!(outcomes.contains(&"refused: not allowlisted".to_owned()));
     })

@@ -7,6 +7,20 @@ use std::{
     process::{Child, Command},
 };
 
+/// A base port with the next `count - 1` ports free too (checked by binding them).
+pub(crate) fn free_ports(count: u16) -> u16 {
+    for _ in 0..50 {
+        let base: u16 = 20_000 + rand::random::<u16>() % 30_000;
+        let held: Vec<_> = (0..count)
+            .filter_map(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == usize::from(count) {
+            return base;
+        }
+    }
+    panic!("no free ports");
+}
+
 /// The `nullgate` binary cargo built for these tests.
 pub(crate) fn nullgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nullgate"))

@@ -177,6 +177,10 @@ pub enum GatewayKeys<'a> {
         /// The expected SHA-256 of the body (PROTOCOL §2 `ohttpKeysHash`).
         pinned_hash: [u8; 32],
     },
+    /// Fetched through the mixnet by the first [`Transport::follow_gateway_keys`], once the
+    /// pin is known: for a client whose own chain reads (which give the pin) go through the
+    /// mixnet too ([`MixnetClient::rpc`]). Gateway calls are refused until then.
+    Later,
 }
 
 /// A client of the mixnet, usable as a [`Transport`] to one gateway.
@@ -185,9 +189,8 @@ pub struct MixnetClient {
     view: SharedView,
     mailbox: NodeAddress,
     gateway: String,
-    /// Seals gateway calls; set by every constructor before it returns (`None` only while
-    /// [`GatewayKeys::Fetch`] fetches the keys).
-    ohttp: Option<OhttpTransport>,
+    /// Seals gateway calls; set before `connect` returns, except with [`GatewayKeys::Later`].
+    ohttp: std::sync::OnceLock<OhttpTransport>,
     outgoing: mpsc::Sender<Vec<u8>>,
     pending: Arc<Mutex<Pending>>,
     next_call: std::sync::atomic::AtomicU64,
@@ -227,10 +230,10 @@ impl MixnetClient {
                 super::directory::LAYERS
             )));
         }
-        let ohttp = match keys {
-            GatewayKeys::Known { body, pinned_hash } => Some(sealer(body, pinned_hash)?),
-            GatewayKeys::Fetch { .. } => None,
-        };
+        let ohttp = std::sync::OnceLock::new();
+        if let GatewayKeys::Known { body, pinned_hash } = keys {
+            let _ = ohttp.set(sealer(body, pinned_hash)?);
+        }
         let entries = &directory.layers[0];
         let entry = entries[rand::thread_rng().gen_range(0..entries.len())].clone();
         let stream = TcpStream::connect(&entry.endpoint)
@@ -280,7 +283,7 @@ impl MixnetClient {
                 }
             }
         });
-        let mut client = Self {
+        let client = Self {
             config,
             view,
             mailbox,
@@ -294,9 +297,20 @@ impl MixnetClient {
         };
         if let GatewayKeys::Fetch { pinned_hash } = keys {
             let body = client.fetch_gateway_keys().await?;
-            client.ohttp = Some(sealer(&body, Some(&pinned_hash))?);
+            let _ = client.ohttp.set(sealer(&body, Some(&pinned_hash))?);
         }
         Ok(client)
+    }
+
+    /// What seals gateway calls, once the keys are known.
+    fn sealing(&self) -> Result<&OhttpTransport, NetError> {
+        self.ohttp.get().ok_or_else(|| {
+            NetError::BadMessage(
+                "no gateway key configuration yet: follow_gateway_keys takes the vault's pin \
+                 first"
+                    .into(),
+            )
+        })
     }
 
     /// The gateway's served key configurations, fetched through the mixnet (unchecked).
@@ -393,9 +407,7 @@ impl MixnetClient {
     async fn attempt(&self, call: &Call<'_>) -> Result<HttpResponse, NetError> {
         let (target, payload, sealed) = match call {
             Call::Gateway(request) => {
-                let ohttp = self.ohttp.as_ref().ok_or_else(|| {
-                    NetError::BadMessage("no gateway key configuration yet".into())
-                })?;
+                let ohttp = self.sealing()?;
                 let sealed = ohttp.seal(request)?;
                 let payload = ExitPayload::Ohttp(sealed.bytes.clone());
                 (self.gateway.clone(), payload, Some(sealed))
@@ -541,16 +553,19 @@ impl Transport for MixnetClient {
     ) -> Result<HttpResponse, NetError> {
         // Every call is unlinkable already: fresh routes, fresh reply blocks, fresh OHTTP
         // encapsulation; the isolation id has nothing more to separate.
+        self.sealing()?;
         self.call(Call::Gateway(&request)).await
     }
 
     /// Fetches the gateway's key configurations through the mixnet when the vault pins
-    /// another body than the one in use (a rotation).
+    /// another body than the one in use (a rotation), or the first pin is given
+    /// ([`GatewayKeys::Later`]).
     async fn follow_gateway_keys(&self, pinned_hash: &[u8; 32]) -> Result<bool, NetError> {
-        let Some(ohttp) = &self.ohttp else {
-            return Err(NetError::BadMessage(
-                "no gateway key configuration yet".into(),
-            ));
+        let Some(ohttp) = self.ohttp.get() else {
+            // GatewayKeys::Later: the first pin.
+            let body = self.fetch_gateway_keys().await?;
+            let _ = self.ohttp.set(sealer(&body, Some(pinned_hash))?);
+            return Ok(true);
         };
         if &ohttp.served_hash() == pinned_hash {
             return Ok(false);

@@ -20,6 +20,7 @@
 //!
 //! Normative format: `docs/spec/MIXNET.md` §5.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -193,6 +194,12 @@ impl ExitReply {
     }
 }
 
+/// `url` as a URL parser writes it (`http://node:8545` and `http://node:8545/` are one
+/// endpoint), or as given when it does not parse.
+fn normalised(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(|_| url.to_owned(), String::from)
+}
+
 /// A running exit's configuration.
 pub struct ExitConfig {
     /// The packet format (for reading fragments and filling reply blocks).
@@ -235,10 +242,49 @@ pub struct ExitRecord {
     pub outcome: String,
 }
 
-/// A running exit: its records and its tasks (aborted on drop).
+/// How many [`ExitRecord`]s an exit keeps: the newest, so that a busy exit's memory stays
+/// bounded.
+pub const MAX_EXIT_RECORDS: usize = 256;
+
+/// What an exit counts: totals only, nothing about any one request.
+#[derive(Debug, Default)]
+pub struct ExitMetrics {
+    /// Sealed gateway calls forwarded and answered.
+    pub gateway_calls: AtomicU64,
+    /// Chain reads (JSON-RPC) forwarded and answered.
+    pub rpc_calls: AtomicU64,
+    /// Gateway key configurations fetched.
+    pub key_fetches: AtomicU64,
+    /// Requests refused: not allowlisted, or the target failed.
+    pub refused: AtomicU64,
+}
+
+impl ExitMetrics {
+    /// The counters in the Prometheus text exposition format.
+    pub fn prometheus(&self) -> String {
+        let counters = [
+            ("gateway_calls", &self.gateway_calls),
+            ("rpc_calls", &self.rpc_calls),
+            ("key_fetches", &self.key_fetches),
+            ("refused", &self.refused),
+        ];
+        let mut text = String::new();
+        for (name, value) in counters {
+            text.push_str(&format!(
+                "# TYPE nullgate_exit_{name}_total counter\nnullgate_exit_{name}_total {}\n",
+                value.load(Ordering::Relaxed)
+            ));
+        }
+        text
+    }
+}
+
+/// A running exit: its records, its counters and its tasks (aborted on drop).
 pub struct RunningExit {
-    /// What it handled, in order of completion.
+    /// The newest [`MAX_EXIT_RECORDS`] requests it handled, in order of completion.
     pub records: Arc<Mutex<Vec<ExitRecord>>>,
+    /// Its counters.
+    pub metrics: Arc<ExitMetrics>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -253,6 +299,7 @@ impl Drop for RunningExit {
 /// Starts an exit reading the payloads its node delivers.
 pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>) -> RunningExit {
     let records = Arc::new(Mutex::new(Vec::new()));
+    let metrics = Arc::new(ExitMetrics::default());
     let (replies_tx, mut replies_rx) = mpsc::channel::<(NodeAddress, Vec<u8>)>(1024);
     let mut forwarder = Forwarder::new(
         Arc::new(config.link_key),
@@ -278,6 +325,7 @@ pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>)
             .build()
             .ok(),
         records: Arc::clone(&records),
+        metrics: Arc::clone(&metrics),
         replies: replies_tx,
     });
     let max_pending = config.max_pending;
@@ -298,6 +346,7 @@ pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>)
     });
     RunningExit {
         records,
+        metrics,
         tasks: vec![sender, reader],
     }
 }
@@ -311,6 +360,7 @@ struct Handler {
     parity: u8,
     http: Option<reqwest::Client>,
     records: Arc<Mutex<Vec<ExitRecord>>>,
+    metrics: Arc<ExitMetrics>,
     replies: mpsc::Sender<(NodeAddress, Vec<u8>)>,
 }
 
@@ -322,7 +372,12 @@ impl Handler {
         };
         let allowed = match &request.payload {
             ExitPayload::Ohttp(_) | ExitPayload::Keys => self.allowlist.contains(&request.target),
-            ExitPayload::Rpc(_) => self.rpc_allowlist.contains(&request.target),
+            ExitPayload::Rpc(_) => {
+                let target = normalised(&request.target);
+                self.rpc_allowlist
+                    .iter()
+                    .any(|url| normalised(url) == target)
+            }
         };
         let (reply, outcome) = if !allowed {
             (
@@ -342,16 +397,30 @@ impl Handler {
                 ExitPayload::Keys => self.fetch_keys(&request).await,
             };
             match answer {
-                Ok(answer) => (ExitReply::Answer(answer), "forwarded".to_owned()),
+                Ok(answer) => {
+                    let counter = match &request.payload {
+                        ExitPayload::Ohttp(_) => &self.metrics.gateway_calls,
+                        ExitPayload::Rpc(_) => &self.metrics.rpc_calls,
+                        ExitPayload::Keys => &self.metrics.key_fetches,
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    (ExitReply::Answer(answer), "forwarded".to_owned())
+                }
                 Err(error) => (
                     ExitReply::Refused(format!("target: {error}")),
                     "refused: target failed".to_owned(),
                 ),
             }
         };
+        if matches!(reply, ExitReply::Refused(_)) {
+            self.metrics.refused.fetch_add(1, Ordering::Relaxed);
+        }
         let (reply_bytes, fragments) = self.reply_fragments(request.reply_blocks.len(), reply);
         // Recorded before the reply leaves, so whoever reads the answer finds the record.
         if let Ok(mut records) = self.records.lock() {
+            if records.len() >= MAX_EXIT_RECORDS {
+                records.remove(0);
+            }
             records.push(ExitRecord {
                 target: request.target,
                 request_bytes: request.payload.bytes().len(),
@@ -393,12 +462,13 @@ impl Handler {
         Ok(body.to_vec())
     }
 
-    /// Sends a Binary HTTP request to the JSON-RPC endpoint it names, which must be exactly
-    /// the allowlisted `request.target`; returns the response as Binary HTTP.
+    /// Sends a Binary HTTP request to the JSON-RPC endpoint it names, which must be the
+    /// allowlisted `request.target` (compared as parsed URLs); returns the response as Binary
+    /// HTTP.
     async fn forward_rpc(&self, request: &ExitRequest, bhttp: &[u8]) -> Result<Vec<u8>, NetError> {
         let inner = crate::HttpRequest::from_bhttp(bhttp)?;
         let url = format!("{}://{}{}", inner.scheme, inner.authority, inner.path);
-        if url != request.target || inner.method != http::Method::POST {
+        if normalised(&url) != normalised(&request.target) || inner.method != http::Method::POST {
             return Err(NetError::BadMessage(
                 "a JSON-RPC request is a POST to exactly the allowlisted URL".into(),
             ));

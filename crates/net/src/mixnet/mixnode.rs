@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use super::authority::{ANNOUNCE_AHEAD, KeyAnnouncement, announce_key, fetch_directory};
 use super::directory::{Directory, LAYERS};
 use super::epoch::{EpochClock, KeySchedule};
-use super::exit::{ExitConfig, RunningExit, spawn_exit};
+use super::exit::{ExitConfig, ExitMetrics, RunningExit, spawn_exit};
 use super::link::LinkKeypair;
 use super::node::NodeKeys;
 use super::packet::{NodeAddress, Sphinx};
@@ -119,6 +119,8 @@ impl MixnodeSettings {
 pub struct Mixnode {
     /// Its counters.
     pub metrics: Arc<NodeMetrics>,
+    /// Its exit's counters, if it runs an exit.
+    pub exit_metrics: Option<Arc<ExitMetrics>>,
     /// The directory it started from.
     pub directory: Directory,
     _node: RunningNode,
@@ -257,6 +259,7 @@ pub async fn start_mixnode(
     };
     Ok(Mixnode {
         metrics: Arc::clone(&node.metrics),
+        exit_metrics: exit.as_ref().map(|exit| Arc::clone(&exit.metrics)),
         directory,
         _node: node,
         _exit: exit,
