@@ -102,6 +102,22 @@ gateway sees this machine's address and links every call to it. Use it only for 
 choose ohttp, mixnet or socks5 in proxy.toml's [transport].";
 
 impl TransportFile {
+    /// The `[transport]` table of the file at `path` (a `proxy.toml`; its other keys are not
+    /// read).
+    pub(crate) fn read_from(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
+        let transport = table
+            .get("transport")
+            .cloned()
+            .with_context(|| format!("{} has no [transport] table", path.display()))?;
+        transport
+            .try_into()
+            .with_context(|| format!("{}: [transport]", path.display()))
+    }
+
     /// The route the client's own chain reads take by default: through the SOCKS5 proxy when
     /// the calls use one, straight to the node otherwise.
     pub(crate) fn chain_route(&self) -> RpcRoute {
@@ -584,6 +600,38 @@ mod tests {
         }
         #[cfg(feature = "tor")]
         tor.check_available().unwrap();
+    }
+
+    #[test]
+    fn the_transport_table_is_read_from_a_proxy_toml_and_refused_when_absent_or_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("proxy.toml");
+        std::fs::write(
+            &file,
+            "wallet = \"w\"\n[proxy]\nlisten = \"127.0.0.1:1\"\n\
+             [transport]\nkind = \"ohttp\"\nrelay = \"https://r.example/\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            TransportFile::read_from(&file).unwrap(),
+            TransportFile::Ohttp {
+                relay: "https://r.example/".into()
+            }
+        );
+        for (text, says) in [
+            ("wallet = \"w\"\n", "no [transport] table"),
+            ("[transport]\nkind = \"pigeon\"\n", "[transport]"),
+            ("not = toml = at all", "is not TOML"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let error = format!("{:#}", TransportFile::read_from(&file).unwrap_err());
+            assert!(error.contains(says), "{text}: {error}");
+        }
+        let missing = format!(
+            "{:#}",
+            TransportFile::read_from(&dir.path().join("none.toml")).unwrap_err()
+        );
+        assert!(missing.contains("cannot read"), "{missing}");
     }
 
     #[test]

@@ -488,6 +488,27 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
     assert_eq!(states("from-copy"), spent);
     assert!(copied_indices.iter().sum::<u64>() >= 1, "{copy}");
     assert_eq!(lookups, walked - copied_indices.iter().sum::<u64>());
+    // As the proxy reaches the gateway: `proxy.toml` is the SOCKS5 one now.
+    let tunnels_before = tunnels.lock().unwrap().len();
+    run(nullgate()
+        .args(["wallet", "restore", "--rpc-url", &rpc, "--vault", &vault])
+        .arg("--proxy-config")
+        .arg(dir.join("proxy.toml"))
+        .args(["--gateway", &gateway, "--max-pause", "0s", "--unencrypted"])
+        .arg("--secrets")
+        .arg(dir.join("secrets.txt"))
+        .arg("--wallet")
+        .arg(dir.join("through-socks")));
+    assert_eq!(states("through-socks"), spent);
+    let seen = tunnels.lock().unwrap().clone();
+    let lookups_through_socks = seen[tunnels_before..]
+        .iter()
+        .filter(|t| t.target == format!("localhost:{gateway_port}"))
+        .count();
+    assert_eq!(
+        lookups_through_socks as u64, walked,
+        "one tunnel per look-up: {seen:?}"
+    );
 
     drop(children);
     let _ = std::fs::remove_dir_all(&dir);

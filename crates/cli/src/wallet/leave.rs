@@ -6,10 +6,12 @@
 //!   watches the window and finalises. No gateway is involved.
 //! - `finalize --note S`: pays out an exit whose window has passed.
 //! - `close --note S --recipient ADDR --relay URL --gateway HOST`: asks the gateway for a
-//!   clearance (through the OHTTP relay) and closes at once.
+//!   clearance (through the OHTTP relay, or `--proxy-config proxy.toml`'s transport) and
+//!   closes at once.
 //! - `restore --secrets FILE | --backup FILE --vault ADDR --relay URL --gateway HOST`: a new
 //!   wallet whose notes are rebuilt from their secrets, or from a copy of a wallet file, by
-//!   walking the gateway's receipts over fresh routes (from the copy's states, if given).
+//!   walking the gateway's receipts over fresh routes (from the copy's states, if given);
+//!   `--proxy-config` instead of `--relay` as for `close`.
 //! - `secrets`: the note secrets, one per line, for `restore`.
 
 use std::{io::IsTerminal, path::PathBuf, sync::Arc, time::Duration};
@@ -35,7 +37,11 @@ use nullgate_zk::{
 };
 
 use super::{PassphraseArgs, Session, View, WalletArgs, open_wallet, print, status, unix_time};
-use crate::{bench_zk::new_spinner, vault::open};
+use crate::{
+    bench_zk::new_spinner,
+    transport::{ChosenTransport, TransportFile},
+    vault::open,
+};
 
 /// What picks and proves an exit, for `exit` and `close`.
 #[derive(Debug, clap::Args)]
@@ -84,12 +90,20 @@ pub(crate) struct CloseArgs {
     gateway: GatewayArgs,
 }
 
-/// How the gateway is reached.
+/// How the gateway is reached: through an OHTTP relay, or as `nullgate proxy` reaches it.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GatewayArgs {
     /// The OHTTP relay in front of the gateway.
-    #[arg(long)]
-    relay: reqwest::Url,
+    #[arg(
+        long,
+        required_unless_present = "proxy_config",
+        conflicts_with = "proxy_config"
+    )]
+    relay: Option<reqwest::Url>,
+    /// A `proxy.toml` whose `[transport]` table says how to reach the gateway (the mixnet,
+    /// SOCKS5, embedded Tor, an OHTTP relay), as `nullgate proxy` does.
+    #[arg(long, value_name = "PROXY_TOML")]
+    proxy_config: Option<PathBuf>,
     /// The authority sealed requests name (the gateway's).
     #[arg(long)]
     gateway: String,
@@ -392,11 +406,22 @@ pub(crate) async fn close(args: CloseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The OHTTP transport to the gateway through the relay, its key checked against the chain.
-async fn transport(args: &GatewayArgs, deployment: &Deployment) -> anyhow::Result<OhttpTransport> {
-    OhttpTransport::through_relay(args.relay.clone(), &deployment.ohttp_keys_hash)
-        .await
-        .context("fetching the gateway's OHTTP key through the relay")
+/// The transport to the gateway the options name; a sealed one's key is checked against the
+/// chain.
+async fn transport(args: &GatewayArgs, deployment: &Deployment) -> anyhow::Result<ChosenTransport> {
+    match (&args.relay, &args.proxy_config) {
+        (Some(relay), _) => Ok(ChosenTransport::Ohttp(
+            OhttpTransport::through_relay(relay.clone(), &deployment.ohttp_keys_hash)
+                .await
+                .context("fetching the gateway's OHTTP key through the relay")?,
+        )),
+        (None, Some(path)) => {
+            let table = TransportFile::read_from(path)?;
+            table.check_available()?;
+            table.connect(&deployment.ohttp_keys_hash).await
+        }
+        (None, None) => bail!("say how to reach the gateway: --relay URL or --proxy-config FILE"),
+    }
 }
 
 /// Reads note secrets, one per line in hex.
