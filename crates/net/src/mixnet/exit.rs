@@ -194,6 +194,14 @@ impl ExitReply {
     }
 }
 
+/// Appends `record`, dropping the oldest when [`MAX_EXIT_RECORDS`] are kept already.
+fn keep_newest(records: &mut Vec<ExitRecord>, record: ExitRecord) {
+    if records.len() >= MAX_EXIT_RECORDS {
+        records.remove(0);
+    }
+    records.push(record);
+}
+
 /// `url` as a URL parser writes it (`http://node:8545` and `http://node:8545/` are one
 /// endpoint), or as given when it does not parse.
 fn normalised(url: &str) -> String {
@@ -418,15 +426,15 @@ impl Handler {
         let (reply_bytes, fragments) = self.reply_fragments(request.reply_blocks.len(), reply);
         // Recorded before the reply leaves, so whoever reads the answer finds the record.
         if let Ok(mut records) = self.records.lock() {
-            if records.len() >= MAX_EXIT_RECORDS {
-                records.remove(0);
-            }
-            records.push(ExitRecord {
-                target: request.target,
-                request_bytes: request.payload.bytes().len(),
-                reply_bytes,
-                outcome,
-            });
+            keep_newest(
+                &mut records,
+                ExitRecord {
+                    target: request.target,
+                    request_bytes: request.payload.bytes().len(),
+                    reply_bytes,
+                    outcome,
+                },
+            );
         }
         for (piece, block) in fragments.iter().zip(&request.reply_blocks) {
             if let Ok(packet) = self.format.use_reply_block(block, piece) {
@@ -544,6 +552,36 @@ impl Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exit_keeps_only_its_newest_records() {
+        let record = |n: usize| ExitRecord {
+            target: format!("http://gateway-{n}"),
+            request_bytes: n,
+            reply_bytes: 0,
+            outcome: "forwarded".into(),
+        };
+        let mut records = Vec::new();
+        for n in 0..MAX_EXIT_RECORDS + 10 {
+            keep_newest(&mut records, record(n));
+        }
+        assert_eq!(records.len(), MAX_EXIT_RECORDS);
+        assert_eq!(records[0], record(10));
+        assert_eq!(records[MAX_EXIT_RECORDS - 1], record(MAX_EXIT_RECORDS + 9));
+    }
+
+    #[test]
+    fn json_rpc_targets_compare_as_parsed_urls() {
+        assert_eq!(
+            normalised("http://127.0.0.1:8545"),
+            normalised("http://127.0.0.1:8545/")
+        );
+        assert_ne!(
+            normalised("http://127.0.0.1:8545/rpc"),
+            normalised("http://127.0.0.1:8545/other")
+        );
+        assert_eq!(normalised("not a url"), "not a url");
+    }
 
     #[test]
     fn requests_and_replies_round_trip_and_bad_bytes_are_errors() {
