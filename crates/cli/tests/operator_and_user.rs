@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Children, anvil_path, free_ports, json_of, nullgate};
+use common::{Children, anvil_path, free_ports, fresh_dir, json_of, metric, nullgate};
 use nullgate_chain::{CHAIN_SOCKS_USER, Finality, Ledger, RpcLedger, RpcRoute};
 use nullgate_net::mixnet::authority::AuthoritySettings;
 use nullgate_protocol::price::{MethodPrices, PriceList, Pricing, Route};
@@ -27,6 +27,8 @@ use socks_server::{Tunnels, socks_server};
 
 /// anvil's dev account 0 (the public test mnemonic): the operator, who also slashes.
 const OPERATOR_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// The gateway's count of receipt look-ups (its `/metrics`).
+const RECEIPT_LOOKUPS: &str = "nullgate_gateway_receipt_lookups_total";
 /// The path the JSON-RPC test's price list sells the node's methods under.
 const RPC_PATH: &str = "/";
 /// The gateway's OHTTP key seed (hex, 32 bytes): the operator's secret.
@@ -334,9 +336,7 @@ fn new_wallet(dir: &Path, rpc: &str, vault: &str, amount: u64, notes: u32) {
     ignore = "needs anvil: run `npm ci` in contracts/ or set NULLGATE_ANVIL (.ci/run does)"
 )]
 async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
-    let dir = std::env::temp_dir().join(format!("nullgate-operator-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("operator");
     let mut children = Children(Vec::new());
     let prices = nullgate_gateway::dev::demo_price_list();
     // The paid API, and the operator's gateway in front of it.
@@ -470,21 +470,21 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
             .arg(dir.join(into)));
     };
     // One look-up per receipt and one that finds the next index unknown, per note.
-    let before = receipt_lookups(&gateway).await;
+    let before = metric(&gateway, RECEIPT_LOOKUPS).await;
     restore(
         "from-secrets",
         ("--secrets", &dir.join("secrets.txt").to_string_lossy()),
     );
-    let lookups = receipt_lookups(&gateway).await - before;
+    let lookups = metric(&gateway, RECEIPT_LOOKUPS).await - before;
     assert_eq!(states("from-secrets"), spent);
     let walked: u64 = spent.iter().map(|(_, index)| index + 1).sum();
     assert_eq!(lookups, walked);
-    let before = receipt_lookups(&gateway).await;
+    let before = metric(&gateway, RECEIPT_LOOKUPS).await;
     restore(
         "from-copy",
         ("--backup", &dir.join("wallet-copy.json").to_string_lossy()),
     );
-    let lookups = receipt_lookups(&gateway).await - before;
+    let lookups = metric(&gateway, RECEIPT_LOOKUPS).await - before;
     assert_eq!(states("from-copy"), spent);
     assert!(copied_indices.iter().sum::<u64>() >= 1, "{copy}");
     assert_eq!(lookups, walked - copied_indices.iter().sum::<u64>());
@@ -520,9 +520,7 @@ async fn an_operator_serves_a_vault_and_a_user_pays_through_ohttp_and_socks5() {
     ignore = "needs anvil: run `npm ci` in contracts/ or set NULLGATE_ANVIL (.ci/run does)"
 )]
 async fn a_json_rpc_client_reads_a_real_node_through_the_proxy_and_pays_per_method() {
-    let dir = std::env::temp_dir().join(format!("nullgate-rpc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("rpc");
     let mut children = Children(Vec::new());
     // An operator selling reads of its Ethereum node, priced per method.
     let methods = [
@@ -689,25 +687,13 @@ async fn a_json_rpc_client_reads_a_real_node_through_the_proxy_and_pays_per_meth
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("chain reads go through the mixnet"), "{text}");
     assert!(pay_for_a_batch(&format!("{proxy}{RPC_PATH}"), &log).await >= block);
-    let counted = reqwest::get(format!("http://127.0.0.1:{exit_metrics}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = |name: &str| -> u64 {
-        counted
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("nullgate_exit_{name}_total ")))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {counted}"))
-    };
-    assert!(
-        count("rpc_calls") >= 3,
-        "the proxy's chain reads: {counted}"
-    );
-    assert!(count("key_fetches") >= 1, "{counted}");
-    assert!(count("gateway_calls") >= 1, "the paid batch: {counted}");
+    let exit = format!("127.0.0.1:{exit_metrics}");
+    let reads = metric(&exit, "nullgate_exit_rpc_calls_total").await;
+    assert!(reads >= 3, "the proxy's chain reads: {reads}");
+    let fetches = metric(&exit, "nullgate_exit_key_fetches_total").await;
+    assert!(fetches >= 1, "{fetches}");
+    let calls = metric(&exit, "nullgate_exit_gateway_calls_total").await;
+    assert!(calls >= 1, "the paid batch: {calls}");
 
     drop(children);
     let _ = std::fs::remove_dir_all(&dir);
@@ -781,18 +767,4 @@ async fn wait_until_settled(dir: &Path, calls: u64) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// The gateway's count of receipt look-ups so far (its `/metrics`).
-async fn receipt_lookups(gateway: &str) -> u64 {
-    let text = reqwest::get(format!("http://{gateway}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("nullgate_gateway_receipt_lookups_total "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no receipt look-up count in {text}"))
 }

@@ -416,9 +416,9 @@ async fn transport(args: &GatewayArgs, deployment: &Deployment) -> anyhow::Resul
                 .context("fetching the gateway's OHTTP key through the relay")?,
         )),
         (None, Some(path)) => {
-            let table = TransportFile::read_from(path)?;
-            table.check_available()?;
-            table.connect(&deployment.ohttp_keys_hash).await
+            TransportFile::read_from(path)?
+                .connect(&deployment.ohttp_keys_hash)
+                .await
         }
         (None, None) => bail!("say how to reach the gateway: --relay URL or --proxy-config FILE"),
     }

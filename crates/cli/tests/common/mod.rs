@@ -21,6 +21,29 @@ pub(crate) fn free_ports(count: u16) -> u16 {
     panic!("no free ports");
 }
 
+/// A sample's value in the Prometheus text served at `http://{address}/metrics`.
+pub(crate) async fn metric(address: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// An empty directory for one test's files, `nullgate-{name}-{pid}` in the system's
+/// temporary directory.
+pub(crate) fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nullgate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// The `nullgate` binary cargo built for these tests.
 pub(crate) fn nullgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nullgate"))

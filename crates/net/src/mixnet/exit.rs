@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use super::fragment::{Reassembler, fragment};
 use super::link::LinkKeypair;
 use super::packet::{NodeAddress, Sphinx};
-use super::server::{Delivered, Forwarder, NodeMetrics, SharedPeers};
+use super::server::{Delivered, Forwarder, NodeMetrics, SharedPeers, prometheus_counters};
 use super::timing::exponential;
 use crate::NetError;
 use crate::ohttp::{
@@ -276,14 +276,7 @@ impl ExitMetrics {
             ("key_fetches", &self.key_fetches),
             ("refused", &self.refused),
         ];
-        let mut text = String::new();
-        for (name, value) in counters {
-            text.push_str(&format!(
-                "# TYPE nullgate_exit_{name}_total counter\nnullgate_exit_{name}_total {}\n",
-                value.load(Ordering::Relaxed)
-            ));
-        }
-        text
+        prometheus_counters("nullgate_exit", &counters)
     }
 }
 
@@ -323,7 +316,11 @@ pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>)
     let handler = Arc::new(Handler {
         format: config.format,
         allowlist: config.allowlist,
-        rpc_allowlist: config.rpc_allowlist,
+        rpc_allowlist: config
+            .rpc_allowlist
+            .iter()
+            .map(|url| normalised(url))
+            .collect(),
         processing_delay: config.processing_delay,
         processing_delay_cap: config.processing_delay_cap,
         parity: config.parity,
@@ -362,6 +359,7 @@ pub fn spawn_exit(config: ExitConfig, mut deliveries: mpsc::Receiver<Delivered>)
 struct Handler {
     format: Sphinx,
     allowlist: Vec<String>,
+    /// Normalised once ([`normalised`]), so that a request's target is compared as parsed.
     rpc_allowlist: Vec<String>,
     processing_delay: Duration,
     processing_delay_cap: Duration,
@@ -380,12 +378,7 @@ impl Handler {
         };
         let allowed = match &request.payload {
             ExitPayload::Ohttp(_) | ExitPayload::Keys => self.allowlist.contains(&request.target),
-            ExitPayload::Rpc(_) => {
-                let target = normalised(&request.target);
-                self.rpc_allowlist
-                    .iter()
-                    .any(|url| normalised(url) == target)
-            }
+            ExitPayload::Rpc(_) => self.rpc_allowlist.contains(&normalised(&request.target)),
         };
         let (reply, outcome) = if !allowed {
             (

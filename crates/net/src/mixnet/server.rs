@@ -151,15 +151,21 @@ impl NodeMetrics {
             ("links_failed", &self.links_failed),
             ("opened_on_workers", &self.opened_on_workers),
         ];
-        let mut text = String::new();
-        for (name, value) in counters {
-            text.push_str(&format!(
-                "# TYPE nullgate_mixnode_{name}_total counter\nnullgate_mixnode_{name}_total {}\n",
-                value.load(Ordering::Relaxed)
-            ));
-        }
-        text
+        prometheus_counters("nullgate_mixnode", &counters)
     }
+}
+
+/// `counters` in the Prometheus text exposition format, each named
+/// `{prefix}_{name}_total`.
+pub(crate) fn prometheus_counters(prefix: &str, counters: &[(&str, &AtomicU64)]) -> String {
+    let mut text = String::new();
+    for (name, value) in counters {
+        text.push_str(&format!(
+            "# TYPE {prefix}_{name}_total counter\n{prefix}_{name}_total {}\n",
+            value.load(Ordering::Relaxed)
+        ));
+    }
+    text
 }
 
 /// A running node: its counters and its tasks (aborted on drop).
